@@ -1,0 +1,54 @@
+"""The `fastsal` command line. Each subcommand lives in its own module with `add_parser(subparsers)`
+(registering its arguments and `func`) and a `run(args) -> int` exit status."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Subcommand name → module in fastsal_tf.cli.
+COMMANDS = {
+    "info": "info",
+    "import-torch": "import_torch",
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="fastsal", description="FastSal visual saliency prediction "
+                                     "(TensorFlow / Keras 3, LiteRT).")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        importlib.import_module(f"fastsal_tf.cli.{module_name}").add_parser(subparsers)
+    return parser
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with the C++ start-up log lines (oneDNN, CUDA probing) kept off stderr:
+    TF 2.21 prints them whatever TF_CPP_MIN_LOG_LEVEL says."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    import_tensorflow_quietly()
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, OSError) as error:  # library errors name the file/argument at fault
+        print(f"fastsal {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""`fastsal import-torch`: an authors' PyTorch checkpoint (.pth) → a Keras model file (no torch needed)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("import-torch", help="convert an authors' .pth checkpoint to a .keras model")
+    parser.add_argument("checkpoint", help="the .pth file (legacy or zip serialisation)")
+    parser.add_argument("--variant", choices=["A", "C", "pretrain"], help="checked against the keys "
+                        "(default: detected from them)")
+    parser.add_argument("--out", required=True, help="output .keras file")
+    parser.add_argument("--size", default="192x256", help="input HxW of the built model (default 192x256)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.models import count_parameters, describe
+    from fastsal_tf.weights.torch_import import import_torch_checkpoint
+
+    out = pathlib.Path(args.out)
+    if out.suffix != ".keras":
+        raise ValueError(f"--out must end in .keras, got {args.out!r}")
+    height, width = parse_size(args.size)
+    model = import_torch_checkpoint(args.checkpoint, args.variant, (height, width, 3))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial.keras")
+    model.save(partial)
+    os.replace(partial, out)
+    info = describe(model)
+    print(f"wrote {out}: FastSal-{info['variant']} ({count_parameters(model):,} parameters), input "
+          f"{height}x{width} RGB 0-255, normalization {info['normalization']}, padding {info['padding']}, "
+          f"pixel shuffle {info['pixel_shuffle']}")
+    return 0
