@@ -102,7 +102,7 @@ class UpsampleAlignCorners(keras.layers.Layer):
 
     def call(self, inputs):
         size = tf.shape(inputs)[1:3] * self.factor
-        return tf.compat.v1.image.resize_bilinear(inputs, size, align_corners=True, half_pixel_centers=False)
+        return tf.raw_ops.ResizeBilinear(images=inputs, size=size, align_corners=True, half_pixel_centers=False)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape

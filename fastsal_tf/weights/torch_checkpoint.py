@@ -88,24 +88,26 @@ class _LazyTensor:
         self.stride = stride
 
     def materialise(self, data: np.ndarray) -> np.ndarray:
-        """Contiguous copy of the strided view of the tensor's whole storage array `data`."""
+        """Contiguous native-endian copy of the tensor, given its whole storage array `data`."""
         ref = self.storage
         if ref.offset + ref.numel > data.size:
             raise ValueError(f"storage view [{ref.offset}, {ref.offset + ref.numel}) exceeds its "
                              f"storage of {data.size} elements")
+        storage = data[ref.offset:ref.offset + ref.numel]
+        dtype = storage.dtype.newbyteorder("=")
         numel = math.prod(self.size)
-        if numel:
-            last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-            if last >= ref.numel:
-                raise ValueError(f"size {self.size}, stride {self.stride}, offset {self.offset} reach "
-                                 f"element {last} of a storage of {ref.numel} elements")
-            if numel > max(ref.numel, _MAX_EXPANDED_NUMEL):
-                raise ValueError(f"size {self.size} holds {numel} elements, far more than its storage "
-                                 f"of {ref.numel}")
-        view = data[ref.offset + min(self.offset, ref.numel):ref.offset + ref.numel]
-        strides = tuple(s * view.itemsize if n > 1 else 0 for n, s in zip(self.size, self.stride))
-        strided = np.lib.stride_tricks.as_strided(view, shape=self.size, strides=strides, writeable=False)
-        return np.array(strided, dtype=strided.dtype.newbyteorder("="), order="C")
+        if numel == 0:
+            return np.empty(self.size, dtype)
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+        if last >= ref.numel:
+            raise ValueError(f"size {self.size}, stride {self.stride}, offset {self.offset} reach "
+                             f"element {last} of a storage of {ref.numel} elements")
+        if numel > max(ref.numel, _MAX_EXPANDED_NUMEL):
+            raise ValueError(f"size {self.size} holds {numel} elements, far more than its storage of {ref.numel}")
+        # Strides of unit dimensions never move; zeroing them keeps as_strided's byte strides small.
+        strides = tuple(s * storage.itemsize if n > 1 else 0 for n, s in zip(self.size, self.stride))
+        view = np.lib.stride_tricks.as_strided(storage[self.offset:], self.size, strides, writeable=False)
+        return np.array(view, dtype=dtype, order="C")
 
 
 def _is_index(value) -> bool:

@@ -1,0 +1,1 @@
+"""Weight importers: the authors' PyTorch checkpoints and ImageNet MobileNetV2 initialisation."""
