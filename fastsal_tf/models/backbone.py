@@ -25,7 +25,7 @@ PADDINGS = ("torch", "same")
 BN_EPSILON = {"torch": 1e-5, "keras": 1e-3}
 
 
-def conv3x3(x, filters, stride, padding, name, depthwise=False, use_bias=False):
+def conv3x3(x, filters, stride, padding, name, depthwise=False, initializer="glorot_uniform"):
     """3×3 convolution (or depthwise). Stride-2 padding: "torch" pads 1 on every side (PyTorch
     `padding=1`), "same" is TF's (bottom/right only for even sizes). Stride 1 is symmetric in both."""
     conv_padding = "same"
@@ -33,27 +33,30 @@ def conv3x3(x, filters, stride, padding, name, depthwise=False, use_bias=False):
         x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
         conv_padding = "valid"
     if depthwise:
-        return layers.DepthwiseConv2D(3, strides=stride, padding=conv_padding, use_bias=use_bias, name=name)(x)
-    return layers.Conv2D(filters, 3, strides=stride, padding=conv_padding, use_bias=use_bias, name=name)(x)
+        return layers.DepthwiseConv2D(3, strides=stride, padding=conv_padding, use_bias=False,
+                                      depthwise_initializer=initializer, name=name)(x)
+    return layers.Conv2D(filters, 3, strides=stride, padding=conv_padding, use_bias=False,
+                         kernel_initializer=initializer, name=name)(x)
 
 
 def batch_norm(x, epsilon, name):
-    return layers.BatchNormalization(epsilon=epsilon, momentum=0.99, name=name)(x)
+    return layers.BatchNormalization(epsilon=epsilon, momentum=0.9, name=name)(x)
 
 
-def inverted_residual(x, expansion, filters, stride, padding, bn_epsilon, prefix):
+def inverted_residual(x, expansion, filters, stride, padding, bn_epsilon, prefix, initializer="glorot_uniform"):
     """MobileNetV2 block: [1×1 expand + BN + ReLU6] → dw3×3 + BN + ReLU6 → 1×1 project + BN,
     plus the input when stride is 1 and the channel count is unchanged."""
     inputs = x
     in_channels = x.shape[-1]
     if expansion != 1:
-        x = layers.Conv2D(in_channels * expansion, 1, use_bias=False, name=f"{prefix}expand")(x)
+        x = layers.Conv2D(in_channels * expansion, 1, use_bias=False, kernel_initializer=initializer,
+                          name=f"{prefix}expand")(x)
         x = batch_norm(x, bn_epsilon, f"{prefix}expand_BN")
         x = layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
-    x = conv3x3(x, None, stride, padding, f"{prefix}depthwise", depthwise=True)
+    x = conv3x3(x, None, stride, padding, f"{prefix}depthwise", depthwise=True, initializer=initializer)
     x = batch_norm(x, bn_epsilon, f"{prefix}depthwise_BN")
     x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{prefix}project")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer=initializer, name=f"{prefix}project")(x)
     x = batch_norm(x, bn_epsilon, f"{prefix}project_BN")
     if stride == 1 and in_channels == filters:
         x = layers.Add(name=f"{prefix}add")([inputs, x])

@@ -7,6 +7,7 @@ E3 = PS(concat[b7..b13]) 136@H/8; E4 = PS(concat[b14..b18]) 520@H/16.
 
 from __future__ import annotations
 
+import keras
 from keras import layers
 
 from fastsal_tf.models.backbone import inverted_residual
@@ -15,6 +16,11 @@ from fastsal_tf.models.layers import PixelShuffle, UpsampleAlignCorners
 GROUP_CHANNELS = (28, 24, 136, 520)
 HINT_CHANNELS = (128, 256, 512, 512)  # hint-loss head, also FastSal-C's adaptation
 A_CHANNELS = (8, 32, 128, 512)
+
+
+def decoder_init():
+    """The authors' initialisation of every decoder convolution: N(0, 0.01)."""
+    return keras.initializers.RandomNormal(stddev=0.01)
 
 
 def concat(tensors, name):
@@ -36,20 +42,20 @@ def adaptation(groups, channels):
     """1×1 conv (with bias) + ReLU per group: layers adapt_0..adapt_3."""
     outputs = []
     for i, (x, c) in enumerate(zip(groups, channels)):
-        x = layers.Conv2D(c, 1, name=f"adapt_{i}")(x)
+        x = layers.Conv2D(c, 1, kernel_initializer=decoder_init(), name=f"adapt_{i}")(x)
         outputs.append(layers.ReLU(name=f"adapt_{i}_relu")(x))
     return outputs
 
 
 def head(x):
     """3×3 conv (symmetric padding, bias) to one channel: the logits, (N, H, W, 1)."""
-    return layers.Conv2D(1, 3, padding="same", name="logits", dtype="float32")(x)
+    return layers.Conv2D(1, 3, padding="same", kernel_initializer=decoder_init(), name="logits", dtype="float32")(x)
 
 
 def decoder_block(x, padding, bn_epsilon, prefix):
     """FastSal-A decoder block: x + InvertedResidual(x, expansion 2), where the inverted residual
     carries its own skip, so the block computes 2·x + F(x)."""
-    residual = inverted_residual(x, 2, x.shape[-1], 1, padding, bn_epsilon, prefix)
+    residual = inverted_residual(x, 2, x.shape[-1], 1, padding, bn_epsilon, prefix, decoder_init())
     return layers.Add(name=f"{prefix}outer_add")([x, residual])
 
 
