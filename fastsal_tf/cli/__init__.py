@@ -12,6 +12,10 @@ import sys
 COMMANDS = {
     "info": "info",
     "import-torch": "import_torch",
+    "predict": "predict",
+    "export": "export",
+    "benchmark": "benchmark",
+    "evaluate": "evaluate",
 }
 
 

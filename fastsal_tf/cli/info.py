@@ -28,6 +28,9 @@ def run(args):
 
     from fastsal_tf.models import TORCH_COMPATIBLE, build_fastsal, count_conv_macs, count_parameters, describe
 
+    if args.model and args.model.endswith(".tflite"):
+        from fastsal_tf.cli.export import print_tflite_info
+        return print_tflite_info(args.model, args.json)
     if args.model:
         model = keras.saving.load_model(args.model)
         info = describe(model)

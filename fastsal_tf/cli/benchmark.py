@@ -1,0 +1,30 @@
+"""`fastsal benchmark MODEL.tflite`: LiteRT CPU latency (p50 / p90) and FPS of an exported model."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("benchmark", help="latency of a .tflite model with the LiteRT CPU interpreter")
+    parser.add_argument("model", help="a .tflite file")
+    parser.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
+    parser.add_argument("--runs", type=int, default=100, help="timed runs (default 100)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from fastsal_tf.export.benchmark import benchmark_tflite
+
+    if not args.model.endswith(".tflite"):
+        raise ValueError(f"benchmark needs a .tflite file, got {args.model!r}")
+    result = benchmark_tflite(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']}: {result['threads']} threads, {result['runs']} runs after {result['warmup']} warm-up")
+    print(f"  p50 {result['p50_ms']:.2f} ms  p90 {result['p90_ms']:.2f} ms  mean {result['mean_ms']:.2f} ms  "
+          f"FPS {result['fps']:.1f} (1000/p50)")
+    return 0

@@ -1,0 +1,111 @@
+"""`fastsal predict`: saliency maps and overlays for images, at their original size."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_OUT = "saliency"
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _weight(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def add_parser(subparsers):
+    from fastsal_tf.predict.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
+    from fastsal_tf.predict.postprocess import COLORMAPS, DEFAULT_COLORMAP
+
+    parser = subparsers.add_parser(
+        "predict", help="saliency maps and overlays for images, at their original size",
+        description="Writes, for each image <stem>.<ext>: <stem>_saliency.png (grayscale at the original size: the "
+                    "probability map scaled so that its maximum is 255 — not min-max, so the relative level is "
+                    "kept), <stem>_overlay.png (colour map over the image) and, with --npy, <stem>_saliency.npy "
+                    "(float64 probability map summing to 1). Subfolders of folder inputs are mirrored; inputs "
+                    "are never overwritten. Unreadable images are reported and skipped; the exit status is 1 "
+                    "when any failed.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
+    parser.add_argument("--model", default="default",
+                        help="'default' (shipped FastSal-A), 'default-c', 'default-int8', or a .keras, .tflite "
+                             "(LiteRT) or authors' .pth file (default: default)")
+    parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders of folder inputs")
+    parser.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
+                        help="stretch to the network input (paper, default) or letterbox (keep the aspect ratio)")
+    parser.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
+                        help="write <stem>_overlay.png (default: yes)")
+    parser.add_argument("--npy", action="store_true", help="also write the probability map as <stem>_saliency.npy")
+    parser.add_argument("--blur", type=_non_negative_float, default=0.0, metavar="SIGMA",
+                        help="Gaussian blur, sigma in pixels of the original image (default 0: none)")
+    parser.add_argument("--center-bias", type=_weight, default=0.0, metavar="W",
+                        help="blend weight of a centred Gaussian (sd 0.25 of height/width) into the map (default 0)")
+    parser.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
+                        help=f"overlay colour map (default {DEFAULT_COLORMAP})")
+    parser.add_argument("--batch-size", type=_positive_int, default=8, help="images per model call, Keras (default 8)")
+    parser.add_argument("--jobs", type=_positive_int, default=None,
+                        help="worker threads for decode/encode (LiteRT: parallel interpreters); default: CPU cores")
+    parser.add_argument("--size", default=None, metavar="HxW",
+                        help="network input for a .pth import or a flexible-size .keras model (default 192x256)")
+    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
+                        help=f"outputs of images longer than this are written downscaled, with a warning "
+                             f"(default {DEFAULT_MAX_SIDE}; 0: no cap)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help=f"refuse images whose decode needs more pixels (JPEGs are decoded at reduced scale "
+                             f"first; default {DEFAULT_MAX_PIXELS:,})")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import warnings
+
+    from PIL import Image
+
+    from fastsal_tf.api import load_model
+    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.predict import runner
+
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are bounded by --max-pixels
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out!r} is a file, not a folder")
+    kinds = ["saliency"] + (["overlay"] if args.overlay else []) + (["npy"] if args.npy else [])
+    items, missing = runner.collect_inputs(args.paths, args.out, args.recursive, kinds)
+    for name, reason in missing:
+        print(f"fastsal predict: skipped {name}: {reason}", file=sys.stderr)
+    summary = runner.Summary(total=len(items) + len(missing), failed=list(missing))
+    if not items:
+        print(f"fastsal predict: no images to process ({summary.failure_text() if missing else 'none given'})",
+              file=sys.stderr)
+        return 1
+    predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
+                           max_side=args.max_side or None, max_pixels=args.max_pixels or None,
+                           input_size=parse_size(args.size) if args.size else None,
+                           num_threads=None)
+    print(f"fastsal predict: {len(items)} images -> {args.out}{os.sep} ({predictor.describe()}, resize "
+          f"{args.resize})", file=sys.stderr)
+    progress = runner.Progress(len(items))
+    summary = runner.run(predictor, items, overlay=args.overlay, npy=args.npy, batch_size=args.batch_size,
+                         jobs=args.jobs, colormap=args.colormap, progress=progress, summary=summary)
+    print(f"fastsal predict: {summary.done} images in {summary.seconds:.1f} s ({summary.images_per_second:.1f} "
+          f"images/s) -> {args.out}{os.sep}", file=sys.stderr)
+    if summary.failed:
+        print(f"fastsal predict: {summary.failure_text()}", file=sys.stderr)
+        return 1
+    return 0

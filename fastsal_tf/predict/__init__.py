@@ -1,0 +1,9 @@
+"""Saliency prediction for any image: decoding, the Keras / LiteRT backends, mapping back to the original
+size, display maps and overlays, and the batch job behind `fastsal predict`. The entry point is
+`fastsal_tf.load_model(...)` (fastsal_tf.api)."""
+
+from fastsal_tf.predict.errors import ImageError, ModelNotFoundError, SaliencyWarning
+from fastsal_tf.predict.postprocess import display_map, overlay
+from fastsal_tf.predict.predictor import SaliencyPredictor
+
+__all__ = ["ImageError", "ModelNotFoundError", "SaliencyPredictor", "SaliencyWarning", "display_map", "overlay"]

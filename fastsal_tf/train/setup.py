@@ -1,0 +1,74 @@
+"""Training set-up: distribution strategies, optimisers and schedules, layer freezing, seeding."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from fastsal_tf.weights.imagenet import backbone_layer_names
+
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("paper", "cosine", "constant")
+PAPER_BOUNDARY_EPOCHS = (15, 30, 60)  # lr × 0.1 at each (paper: SGD, lr 0.01, 100 epochs)
+
+
+def make_strategy(name="default", tpu_address=""):
+    """A tf.distribute strategy by name. "mirrored": all local GPUs (or CPU); "multiworker": reads
+    TF_CONFIG; "tpu": the TPU at tpu_address (empty: the local / Colab TPU)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+def learning_rate(schedule, base_lr, steps_per_epoch, epochs):
+    """A float or a Keras schedule over optimizer steps. "paper": ×0.1 at epochs 15, 30, 60;
+    "cosine": cosine decay to 0 over the run; "constant"."""
+    if schedule == "constant":
+        return float(base_lr)
+    if schedule == "paper":
+        boundaries = [int(e * steps_per_epoch) for e in PAPER_BOUNDARY_EPOCHS]
+        values = [base_lr * 0.1 ** i for i in range(len(boundaries) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(base_lr, max(1, int(steps_per_epoch * epochs)))
+    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+
+
+def make_optimizer(name, lr):
+    """"sgd": SGD with momentum 0.9 (the paper's optimiser); "adam": Adam."""
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9)
+    if name == "adam":
+        return keras.optimizers.Adam(lr)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
+def freeze(network, backbone=False, batchnorm="backbone"):
+    """Freezes the MobileNetV2 backbone (all its layers) when `backbone`, and BatchNorm layers —
+    "backbone": those of the backbone, "all", or "none". A frozen BatchNorm runs in inference mode
+    with its stored statistics (Keras 3), which keeps small-batch fine-tuning stable."""
+    if batchnorm not in ("backbone", "all", "none"):
+        raise ValueError(f"batchnorm freezing must be 'backbone', 'all' or 'none', got {batchnorm!r}")
+    encoder = {name for pair in backbone_layer_names() for name in pair}
+    for layer in network.layers:
+        in_backbone = layer.name in encoder
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        if (backbone and in_backbone) or (is_bn and (batchnorm == "all" or (batchnorm == "backbone" and in_backbone))):
+            layer.trainable = False
+
+
+def seed_everything(seed, deterministic_ops=False):
+    """Seeds Python, numpy and TF; optionally makes TF ops deterministic (slower)."""
+    keras.utils.set_random_seed(int(seed))
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()

@@ -1,0 +1,181 @@
+"""Fine-tuning end to end on the tiny OSIE fixture: model.fit, checkpoints, resume, NaN guard,
+objectives, and MirroredStrategy parity."""
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fastsal_tf.models import build_fastsal
+from fastsal_tf.train.callbacks import StopOnNaN, TrainingDivergedError
+from fastsal_tf.train.finetune import FinetuneConfig, finetune
+from fastsal_tf.train.objectives import Objective
+from fastsal_tf.train.setup import freeze, learning_rate
+
+
+def config(test_data, tmp_path, **overrides):
+    osie = test_data / "datasets" / "osie"
+    settings = dict(out_dir=str(tmp_path / "run"), data_dir=str(osie), split_file=str(osie / "osie_split.json"),
+                    size=(64, 64), init="none", epochs=2, batch_size=2, verbose=0, lr=1e-3, cache=False)
+    settings.update(overrides)
+    return FinetuneConfig(**settings)
+
+
+def test_finetune_writes_models_and_logs(test_data, tmp_path):
+    history = finetune(config(test_data, tmp_path))
+    run = tmp_path / "run"
+    for key in ("loss", "cc", "kld", "nss", "sim", "val_loss", "val_cc", "val_kld", "val_nss", "val_sim"):
+        assert len(history.history[key]) == 2 and np.isfinite(history.history[key]).all()
+    best = keras.saving.load_model(run / "best.keras")
+    final = keras.saving.load_model(run / "final.keras")
+    assert best.name == final.name == "fastsal_A"
+    assert best.output["prob"].shape[1:] == (64, 64, 1)
+    with open(run / "log.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+    assert not list(run.glob(".*partial*"))
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stands in for a killed process: raises in the middle of epoch `epoch` (0-based)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+        self.current = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch:
+            raise KeyboardInterrupt
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_interrupted_run_resumes_from_last_finished_epoch(test_data, tmp_path):
+    cfg = config(test_data, tmp_path, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(cfg, extra_callbacks=[Interrupt(epoch=1)])
+    recorder = EpochRecorder()
+    history = finetune(cfg, extra_callbacks=[recorder])
+    assert recorder.epochs == [1, 2]  # epoch 0 was kept; only the interrupted epoch is redone
+    assert len(history.history["loss"]) == 2
+    assert (tmp_path / "run" / "final.keras").exists()
+
+
+def test_nan_loss_stops_training_naming_epoch_and_batch():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    x = np.ones((8, 4), np.float32)
+    x[5] = np.nan
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 3 \(optimizer step 3\)"):
+        model.fit(x, np.ones((8, 1)), batch_size=2, epochs=1, shuffle=False, callbacks=[StopOnNaN()],
+                  verbose=0)
+
+
+def test_bad_settings_are_clear_errors(test_data, tmp_path):
+    with pytest.raises(ValueError, match="imagenet_weights"):
+        finetune(config(test_data, tmp_path, init="imagenet"))
+    with pytest.raises(ValueError, match="teacher"):
+        finetune(config(test_data, tmp_path, objective="deepgaze"))
+    with pytest.raises(ValueError, match="no full batch"):
+        finetune(config(test_data, tmp_path, batch_size=64))
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate("step", 0.1, 10, 10)
+
+
+def test_paper_schedule_drops_tenfold_at_epochs_15_30_60():
+    schedule = learning_rate("paper", 0.01, steps_per_epoch=10, epochs=100)
+    rates = [float(schedule(step)) for step in (0, 149, 151, 299, 301, 599, 601)]
+    np.testing.assert_allclose(rates, [0.01, 0.01, 0.001, 0.001, 1e-4, 1e-4, 1e-5], rtol=1e-6)
+
+
+def test_objectives_match_their_definitions():
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(2, 8, 8, 1)), tf.float32)
+    prob = tf.reshape(tf.nn.softmax(tf.reshape(logits, (2, -1))), (2, 8, 8, 1))
+    density = rng.uniform(size=(2, 8, 8, 1)).astype(np.float32)
+    density /= density.sum(axis=(1, 2, 3), keepdims=True)
+    teacher = rng.uniform(size=(2, 8, 8, 1)).astype(np.float32)
+    outputs = {"logits": logits, "prob": prob}
+    kld = np.mean([np.sum(d * np.log(2.220446049250313e-16 + d / (p + 2.220446049250313e-16)))
+                   for d, p in zip(density, prob.numpy())])
+    cc = np.mean([np.corrcoef(d.ravel(), p.ravel())[0, 1] for d, p in zip(density, prob.numpy())])
+    got = Objective("kld_cc", cc_weight=0.5)({"density": density}, outputs)
+    np.testing.assert_allclose(float(got), kld + 0.5 * (1 - cc), rtol=1e-5)
+    sig = 1 / (1 + np.exp(-logits.numpy()))
+    bce = lambda t: np.mean(-(t * np.log(sig) + (1 - t) * np.log(1 - sig)))  # noqa: E731
+    both = Objective("salgan", use_teacher=True)({"density_max1": density / density.max(), "teacher": teacher}, outputs)
+    np.testing.assert_allclose(float(both), bce(density / density.max()) + bce(teacher), rtol=1e-5)
+    with pytest.raises(ValueError, match="teacher"):
+        Objective("salgan", use_teacher=True)({"density_max1": density}, outputs)
+    with pytest.raises(ValueError, match="ground truth, the teacher"):
+        Objective("kld_cc", use_ground_truth=False)
+
+
+def test_freeze_backbone_and_batchnorm():
+    model = build_fastsal("A", (64, 64, 3))
+    freeze(model, backbone=False, batchnorm="backbone")
+    assert not model.get_layer("block_3_expand_BN").trainable and model.get_layer("block_3_expand").trainable
+    assert model.get_layer("dec2_expand_BN").trainable
+    freeze(model, backbone=True, batchnorm="all")
+    assert not model.get_layer("block_3_expand").trainable and not model.get_layer("dec2_expand_BN").trainable
+    assert model.get_layer("adapt_1").trainable and model.get_layer("logits").trainable
+
+
+MIRRORED = textwrap.dedent("""
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from fastsal_tf.models import build_fastsal
+    from fastsal_tf.train.objectives import Objective
+    from fastsal_tf.train.setup import freeze
+    from fastsal_tf.train.trainers import SaliencyTrainer
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (8, 64, 64, 3)).astype(np.float32)
+    density = rng.uniform(size=(8, 64, 64, 1)).astype(np.float32)
+    density /= density.sum(axis=(1, 2, 3), keepdims=True)
+    data = tf.data.Dataset.from_tensor_slices((images, {"density": density})).batch(4)
+    keras.utils.set_random_seed(1)
+    weights = build_fastsal("A", (64, 64, 3)).get_weights()
+
+    def losses(strategy):
+        with strategy.scope():
+            network = build_fastsal("A", (64, 64, 3))
+            network.set_weights(weights)
+            freeze(network, batchnorm="all")
+            trainer = SaliencyTrainer(network, Objective("kld_cc"))
+            trainer.compile(optimizer=keras.optimizers.SGD(0.05))
+        return [trainer.train_on_batch(x, y, return_dict=True)["loss"] for x, y in list(data) * 2]
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    print("LOSSES", losses(tf.distribute.get_strategy()), losses(mirrored))
+""")
+
+
+def test_mirrored_strategy_matches_default_strategy():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(l for l in done.stdout.splitlines() if l.startswith("LOSSES"))
+    default, mirrored = eval(line[len("LOSSES"):].replace("] [", "], ["))
+    assert len(default) == 4 and default[-1] < default[0]
+    np.testing.assert_allclose(mirrored, default, rtol=1e-4)

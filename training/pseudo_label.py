@@ -1,0 +1,98 @@
+"""Pseudo-label images with a saliency teacher into sharded TFRecords (fastsal_tf.data.pseudo_labels).
+
+The teacher: a .keras model (FastSal or any model with a saliency-map output), a SavedModel directory, a
+LiteRT .tflite file, or a folder of precomputed maps matched to the images by file stem. What is stored
+(label kind, resolution, format, provenance) is described in fastsal_tf/train/pseudo_label.py.
+
+Examples (4 machines, each labelling one shard; shard i takes images i, i+4, ... of the sorted list):
+  python training/pseudo_label.py --teacher=runs/teacher_c/best.keras --images=coco/unlabelled \
+      --out_dir=labels/coco_c --num_shards=4 --shard_index=0 --teacher_name=fastsal_c --teacher_version=run7
+  python training/pseudo_label.py --teacher=maps/ --dataset=osie --data_dir=../shared/data/osie \
+      --split=train --out_dir=labels/osie --label_kind=map
+Finished shards are skipped when the command is rerun; without --shard_index every shard is labelled here.
+"""
+
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("teacher", None, "a .keras / .tflite file, a SavedModel directory, or a folder of maps")
+flags.DEFINE_string("out_dir", None, "output folder for <prefix>-<i>-of-<N>.tfrecord shards")
+flags.DEFINE_string("images", "", "a folder of images to label (or --dataset)")
+flags.DEFINE_string("dataset", "", "a dataset name (fastsal_tf.data.registry) to label, with --data_dir and --split")
+flags.DEFINE_string("data_dir", "", "dataset root for --dataset")
+flags.DEFINE_string("split", "", "dataset split (default: the dataset's first)")
+flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged split)")
+flags.DEFINE_integer("num_shards", 1, "number of shards the images are divided into")
+flags.DEFINE_integer("shard_index", None, "label only this shard (0-based); default: all shards, in turn")
+flags.DEFINE_enum("label_kind", "prob", ["map", "prob"], "map: sigmoid map in [0, 1]; prob: sums to 1")
+flags.DEFINE_enum("label_size", "network", ["network", "image"],
+                  "network: the teacher's output resolution (maps: as stored); image: resized to the image")
+flags.DEFINE_enum("label_format", "png", ["png", "float16"], "8-bit PNG or raw float16")
+flags.DEFINE_string("teacher_name", "", "provenance: teacher name (default: its file name)")
+flags.DEFINE_string("teacher_version", "", "provenance: teacher version (default: sha256 of its file)")
+flags.DEFINE_string("teacher_output", "", "the teacher output to use (default: chosen by name for --label_kind)")
+flags.DEFINE_string("input_size", "192x256", "network frame HxW for teachers with a flexible input size")
+flags.DEFINE_integer("batch_size", 8, "images per teacher call")
+flags.DEFINE_bool("skip_bad", False, "skip unreadable images and missing maps (listed at the end) instead of failing")
+flags.DEFINE_string("prefix", "pseudo_labels", "shard file name prefix")
+flags.mark_flags_as_required(["teacher", "out_dir"])
+
+
+class Progress:
+    """One self-rewriting stderr line: done/total images and images/s."""
+
+    def __init__(self):
+        self.start = None
+        self.last = 0.0
+        self.open = False  # a progress line without its newline is on stderr
+
+    def __call__(self, done, total):
+        now = time.monotonic()
+        if self.start is None:
+            self.start = now
+        if done < total and now - self.last < 0.5:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        print(f"\rpseudo_label: {done}/{total} images, {rate:.1f} images/s", end="", file=sys.stderr, flush=True)
+        self.open = done < total
+        if not self.open:
+            print(file=sys.stderr, flush=True)
+
+
+def parse_size(text):
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--input_size must look like 192x256, got {text!r}") from None
+    return height, width
+
+
+def main(argv):
+    del argv
+    from fastsal_tf.train.pseudo_label import PseudoLabelConfig, pseudo_label
+
+    names = ("teacher", "out_dir", "images", "dataset", "data_dir", "split", "split_file", "num_shards",
+             "shard_index", "label_kind", "label_size", "label_format", "teacher_name", "teacher_version",
+             "teacher_output", "batch_size", "skip_bad", "prefix")
+    progress = Progress()
+    try:
+        config = PseudoLabelConfig(input_size=parse_size(FLAGS.input_size), **{n: FLAGS[n].value for n in names})
+        report = pseudo_label(config, progress=progress)
+    except (ValueError, OSError) as error:
+        print(("\n" if progress.open else "") + f"pseudo_label: error: {error}", file=sys.stderr)
+        return 2
+    for shard in report.shards:
+        print(f"pseudo_label: {shard.path}: {shard.status}, {shard.count} records")
+        for skipped in shard.skipped:
+            print(f"pseudo_label:   skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    print(f"pseudo_label: done; teacher {report.teacher} ({report.teacher_version or 'no version'}), "
+          f"{report.num_images} images in the list")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
