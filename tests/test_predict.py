@@ -385,6 +385,16 @@ def test_bad_files_are_reported_and_skipped(stub_tflite, tmp_path, capsys):
     assert not (tmp_path / "o" / "truncated_saliency.png").exists()
 
 
+def test_nothing_to_do_and_out_is_a_file(stub_tflite, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, err = run_cli([tmp_path / "empty", "--model", stub_tflite, "--out", tmp_path / "o"], capsys)
+    assert code == 1 and "no images to process" in err
+    Image.fromarray(noise(20, 20)).save(tmp_path / "p.png")
+    (tmp_path / "o.txt").write_text("")
+    code, err = run_cli([tmp_path / "p.png", "--model", stub_tflite, "--out", tmp_path / "o.txt"], capsys)
+    assert code == 2 and "is a file, not a folder" in err
+
+
 def test_unreadable_file(stub_tflite, tmp_path, capsys):
     path = tmp_path / "locked.png"
     Image.fromarray(noise(20, 20)).save(path)

@@ -127,6 +127,14 @@ def test_teacher_by_intermediate_layer_names(tmp_path):
         load_teacher(path, "f1,f2,f3,f4", (96, 64, 3))
 
 
+def test_flexible_size_teacher(tmp_path):
+    path = tmp_path / "flexible.keras"
+    tiny_teacher(size=(None, None)).save(path)
+    teacher = load_teacher(path, input_shape=(*SIZE, 3))
+    assert teacher.input_shape == (None, *SIZE, 3)
+    assert [tuple(t.shape[1:]) for t in teacher.output] == hint_shapes((*SIZE, 3))
+
+
 def test_salgan_like_vgg_teacher(tmp_path):
     teacher = salgan_like_vgg_teacher((*SIZE, 3))
     assert sorted(teacher.output) == ["block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"]
@@ -139,7 +147,6 @@ def test_salgan_like_vgg_teacher(tmp_path):
         salgan_like_vgg_teacher((*SIZE, 3), weights=tmp_path / "missing.h5")
 
 
-@pytest.mark.slow
 def test_savedmodel_teacher(tmp_path):
     model = tiny_teacher()
     model.export(str(tmp_path / "saved"), verbose=False)

@@ -204,7 +204,6 @@ def test_output_to_label_conversions():
     np.testing.assert_allclose(output_to_label(softmax, "prob", "map"), softmax / softmax.max())
 
 
-@pytest.mark.slow
 def test_savedmodel_and_tflite_teachers(images, tmp_path):
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(1, 3, padding="same", name="conv")(keras.layers.Rescaling(1 / 255.0)(inputs))

@@ -52,11 +52,11 @@ class Progress:
     def __call__(self, done, total):
         now = time.monotonic()
         if self.start is None:
-            self.start = now
-        if done < total and now - self.last < 0.5:
+            self.start = now - 1e-9
+        if 0 < done < total and now - self.last < 0.5:
             return
         self.last = now
-        rate = done / max(now - self.start, 1e-9)
+        rate = done / (now - self.start)
         print(f"\rpseudo_label: {done}/{total} images, {rate:.1f} images/s", end="", file=sys.stderr, flush=True)
         self.open = done < total
         if not self.open:

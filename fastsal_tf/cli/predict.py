@@ -91,8 +91,8 @@ def run(args) -> int:
         print(f"fastsal predict: skipped {name}: {reason}", file=sys.stderr)
     summary = runner.Summary(total=len(items) + len(missing), failed=list(missing))
     if not items:
-        print(f"fastsal predict: no images to process ({summary.failure_text() if missing else 'none given'})",
-              file=sys.stderr)
+        found = summary.failure_text() if missing else "no image files in the folders given"
+        print(f"fastsal predict: no images to process ({found})", file=sys.stderr)
         return 1
     predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
                            max_side=args.max_side or None, max_pixels=args.max_pixels or None,

@@ -90,8 +90,9 @@ class SaliencyPredictor:
     def predict_maps(self, images, batch_size: int = 8) -> list[np.ndarray]:
         """predict_map for several images, run through the model in batches."""
         images = list(images)
+        batch_size = max(1, int(batch_size))
         maps = []
-        for start in range(0, len(images), max(1, int(batch_size))):
+        for start in range(0, len(images), batch_size):
             prepared = [self.prepare(image) for image in images[start:start + batch_size]]
             for item, net_map in zip(prepared, self.infer(prepared)):
                 self._warn(item)

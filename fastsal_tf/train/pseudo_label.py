@@ -49,7 +49,7 @@ import tensorflow as tf
 
 from fastsal_tf.data.errors import DatasetError, Skipped
 from fastsal_tf.data.geometry import resize_image
-from fastsal_tf.data.images import IMAGE_SUFFIXES, inspect_image_bytes, list_images, read_gray
+from fastsal_tf.data.images import IMAGE_SUFFIXES, inspect_image, list_images, read_gray
 from fastsal_tf.data.pseudo_labels import LABEL_KINDS, LABEL_STORAGE, PseudoLabelWriter, shard_path
 from fastsal_tf.data.registry import read_dataset
 from fastsal_tf.predict.backends import head_kind, to_probabilities
@@ -470,13 +470,13 @@ def _check_out_dir(out_dir, prefix, num_shards):
                          "out_dir or the same num_shards")
 
 
-def _decode(path, image_id):
+def _decode(path):
     """(encoded bytes, uint8 (H, W, 3) RGB as stored) — DatasetError naming the file if unreadable."""
+    inspect_image(path)
     try:
         data = pathlib.Path(path).read_bytes()
     except OSError as error:
         raise DatasetError(path, f"unreadable image ({error})") from error
-    inspect_image_bytes(data, str(path))
     try:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError as error:
@@ -490,7 +490,7 @@ def _write_shard(writer, teacher, items, config, name, version, report, progress
         batch = []
         for image_id, path in items[start:start + batch_size]:
             try:
-                data, image = _decode(path, image_id)
+                data, image = _decode(path)
                 batch.append((image_id, data, image))
             except DatasetError as error:
                 if not config.skip_bad:
@@ -524,9 +524,10 @@ def _write_shard(writer, teacher, items, config, name, version, report, progress
 def pseudo_label(config, progress: Callable[[int, int], None] | None = None):
     """Labels the images of the requested shard(s) and writes them; returns a PseudoLabelReport.
 
-    progress(done, total) is called after each batch with the images handled in this run so far and the
-    number to handle (images of the shards being written). Raises ValueError (DatasetError naming the file
-    for a bad image or map, unless skip_bad) — the shard being written is then discarded, finished ones stay.
+    progress(done, total) is called once the teacher is loaded (done = 0) and after each batch, with the
+    images handled in this run so far and the number to handle (images of the shards being written).
+    Raises ValueError (DatasetError naming the file for a bad image or map, unless skip_bad) — the shard
+    being written is then discarded, finished ones stay.
     """
     config.check()
     items = list_inputs(config)
@@ -550,6 +551,8 @@ def pseudo_label(config, progress: Callable[[int, int], None] | None = None):
         out.mkdir(parents=True, exist_ok=True)
         total = sum(len(shard_items(items, i, config.num_shards)) for i in todo)
         done = 0
+        if progress is not None:
+            progress(0, total)
         for index in todo:
             path = shard_path(out, index, config.num_shards, config.prefix)
             shard = shard_items(items, index, config.num_shards)
