@@ -192,6 +192,8 @@ function draw(source, sourceWidth, sourceHeight, map) {
   context.imageSmoothingEnabled = true;
   context.drawImage(heatCanvas, 0, 0, overlay.width, overlay.height);
   context.globalAlpha = 1;
+  gray.style.width = `${overlay.width}px`;  // shown beside the overlay at the same size
+  gray.style.height = `${overlay.height}px`;
 }
 
 // One frame: resize → run → draw. Returns the raw map and the timings.
