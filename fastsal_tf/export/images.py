@@ -55,7 +55,7 @@ def synthetic_images(count, size, seed=0):
             sigma = rng.uniform(0.08, 0.35) * max(height, width)
             colour = rng.uniform(-1.0, 1.0, 3).astype(np.float32)
             image += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2))[..., None] * colour
-        image += rng.normal(0.0, 0.15, image.shape).astype(np.float32)
+        image += rng.normal(0.0, 0.04, image.shape).astype(np.float32)
         lo, hi = image.min(), image.max()
         images.append(np.round((image - lo) / max(hi - lo, 1e-6) * 255.0).astype(np.uint8))
     return images
