@@ -78,6 +78,7 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
         if input_size is not None:
             raise ValueError(f"{path}: a .tflite model has a fixed input size; input_size does not apply")
         backend = LiteRTBackend(path, num_threads)
+        resample = "bilinear"
     else:
         from fastsal_tf.predict.backends import KerasBackend
 
@@ -98,6 +99,17 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
                 raise ValueError(f"{path}: a hint-pretraining checkpoint, not a saliency model (give FastSal-A or -C)")
             input_size = None
         backend = KerasBackend(model, input_size, str(path))
+        resample = preprocessing_resample(model)
     return SaliencyPredictor(backend, resize=resize, blur=blur, center_bias=center_bias,
                              center_bias_sigma=center_bias_sigma, max_side=max_side, max_pixels=max_pixels,
-                             source=str(path))
+                             source=str(path), resample=resample)
+
+
+def preprocessing_resample(model) -> str:
+    """The image resampling a Keras model was trained with: "lanczos" for the authors' weights (ImageNet
+    normalisation; their predict script resizes with PIL LANCZOS), else "bilinear" (our pipeline)."""
+    try:
+        normalization = model.get_layer("normalize").normalization
+    except ValueError:
+        return "bilinear"
+    return "lanczos" if normalization == "imagenet" else "bilinear"

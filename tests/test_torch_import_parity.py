@@ -49,3 +49,19 @@ def test_photo_files_through_our_preprocessing_match_reference(shared_dir, varia
 def test_wrong_variant_is_refused(shared_dir):
     with pytest.raises(CheckpointError, match=r"random_C\.pth.*FastSal-C"):
         import_torch_checkpoint(shared_dir / "reference" / "random_C.pth", variant="A")
+
+
+def test_predictor_on_a_photo_reproduces_the_authors_network_output(shared_dir):
+    """fastsal_tf.load_model on an authors' .pth resizes like their script (PIL LANCZOS), so its network
+    frame probability map is the softmax of the reference logits; the map comes back at the photo size."""
+    import fastsal_tf
+
+    ref = vectors(shared_dir, "A")
+    model = fastsal_tf.load_model(shared_dir / "reference" / "random_A.pth")
+    prepared = model.prepare(shared_dir / "data" / "coco_examples" / str(ref["input_names"][2]))
+    net = model.infer([prepared])[0]
+    logits = ref["logits"][2, 0].astype(np.float64)
+    expected = np.exp(logits - logits.max())
+    np.testing.assert_allclose(net, expected / expected.sum(), rtol=2e-3, atol=1e-9)
+    prob = model.finish(prepared, net)
+    assert prob.shape == (480, 640) and abs(prob.sum() - 1) < 1e-5

@@ -320,11 +320,10 @@ def _quantize_with_float_tail(calibrated):
 
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
     subgraph = model.subgraphs[0]
-    names = {_decode(t.name) for t in subgraph.tensors}
-    denylist = sorted(name for name in names if name.startswith(_TAIL_PREFIX))
-    denylist += sorted(_decode(subgraph.tensors[i].name) for i in subgraph.outputs)
+    names = [_decode(t.name) for t in subgraph.tensors]
+    denylist = {name for name in names if name.startswith(_TAIL_PREFIX)} | {names[i] for i in subgraph.outputs}
     return tflite_convert.mlir_quantize(calibrated, disable_per_channel=False, fully_quantize=False,
-                                        denylisted_nodes=denylist)
+                                        denylisted_nodes=sorted(denylist))
 
 
 def _decode(name):

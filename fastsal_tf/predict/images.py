@@ -238,26 +238,34 @@ def _decode_opened(image, needed_hw, max_pixels, name):
     return to_rgb(upright), original_hw
 
 
-def _resize(image: Image.Image, size_wh: tuple[int, int], reducing_gap: float = 2.0) -> Image.Image:
+RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS}
+
+
+def _resize(image: Image.Image, size_wh: tuple[int, int], reducing_gap: float | None = 2.0,
+            resample: str = "bilinear") -> Image.Image:
     if image.size == tuple(size_wh):
         return image
-    # Bilinear, antialiased when shrinking; a large shrink first box-reduces by an integer factor while the
-    # image stays at least reducing_gap times the target (fast; what JPEG DCT scaling does in the decoder).
-    return image.resize(size_wh, Image.Resampling.BILINEAR, reducing_gap=reducing_gap)
+    # Antialiased when shrinking; a large shrink first box-reduces by an integer factor while the image
+    # stays at least reducing_gap times the target (fast; what JPEG DCT scaling does in the decoder).
+    return image.resize(size_wh, RESAMPLING[resample], reducing_gap=reducing_gap)
 
 
 def prepare_image(source, net_hw: tuple[int, int], policy: str = "stretch", *, display: bool = False,
                   max_side: int | None = DEFAULT_MAX_SIDE, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                  name: str | None = None) -> PreparedImage:
+                  name: str | None = None, resample: str = "bilinear") -> PreparedImage:
     """Decodes `source` and makes the (h, w, 3) uint8 network input under the resize policy ("stretch":
     resize to the frame; "letterbox": keep the aspect ratio, centre, pad with black). display=True also
-    keeps the upright RGB image at the output size (for overlays). Raises ImageError."""
+    keeps the upright RGB image at the output size (for overlays). resample: "bilinear" (antialiased, as
+    our training pipeline) or "lanczos" (the authors' preprocessing, exact: the whole image, no reduced
+    decode). Raises ImageError."""
     check_policy(policy)
     net_hw = (int(net_hw[0]), int(net_hw[1]))
     name = name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else
                     getattr(source, "filename", "") or "<image>")
 
     def needed(original_hw):
+        if resample == "lanczos":
+            return tuple(original_hw)
         if display:
             return output_size(original_hw, max_side)
         return placement(tuple(original_hw), net_hw, policy).content_hw
@@ -274,7 +282,10 @@ def prepare_image(source, net_hw: tuple[int, int], policy: str = "stretch", *, d
     shown = _resize(rgb, (out_hw[1], out_hw[0])) if display else None
     source_image = shown if shown is not None and shown.width * shown.height < rgb.width * rgb.height else rgb
     (content_h, content_w), (offset_y, offset_x) = place.content_hw, place.offset_yx
-    content = _resize(source_image, (content_w, content_h), reducing_gap=1.0)
+    if resample == "lanczos":
+        content = _resize(rgb, (content_w, content_h), reducing_gap=None, resample="lanczos")
+    else:
+        content = _resize(source_image, (content_w, content_h), reducing_gap=1.0)
     if (content_h, content_w) != net_hw:
         frame = Image.new("RGB", (net_hw[1], net_hw[0]), LETTERBOX_PAD)
         frame.paste(content, (offset_x, offset_y))

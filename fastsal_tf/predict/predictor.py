@@ -34,8 +34,9 @@ class SaliencyPredictor:
 
     def __init__(self, backend, *, resize: str = "stretch", blur: float = 0.0, center_bias: float = 0.0,
                  center_bias_sigma: float = 0.25, max_side: int | None = DEFAULT_MAX_SIDE,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, source: str = ""):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, source: str = "", resample: str = "bilinear"):
         self.backend = backend
+        self.resample = resample
         self.source = source
         self.resize = check_policy(resize)
         if not blur >= 0:
@@ -67,7 +68,7 @@ class SaliencyPredictor:
     def prepare(self, image, display: bool = False, name: str | None = None) -> PreparedImage:
         """Decode and make the network input (ImageError on a bad image)."""
         return prepare_image(image, self.input_size, self.resize, display=display, max_side=self.max_side,
-                             max_pixels=self.max_pixels, name=name)
+                             max_pixels=self.max_pixels, name=name, resample=self.resample)
 
     def infer(self, prepared: list[PreparedImage]) -> np.ndarray:
         """(N, h, w) float32 network-frame probability maps for prepared images."""
