@@ -676,9 +676,11 @@ def default_metadata(model, mode, input_size, input_dtype, outputs, map_dtype):
         "description": "FastSal visual saliency prediction (Hu & McGuinness, ICPR 2020), MobileNetV2 encoder",
         "input_size": [height, width],
         "input": {"name": INPUT_NAME, "dtype": input_dtype, "shape": [1, height, width, 3], "layout": "NHWC",
-                  "colour_order": "RGB", "value_range": [0, 255],
-                  "preprocessing": f"resize (stretch) the picture to {width}x{height}; normalisation is inside "
-                                   "the model",
+                  "colour_order": "RGB",
+                  "value_range": None if info.get("normalization") == "none" else [0, 255],
+                  "preprocessing": f"resize (stretch) the picture to {width}x{height}; " + (
+                      "feed it already normalised (the model has no normalisation layer)"
+                      if info.get("normalization") == "none" else "normalisation is inside the model"),
                   "normalization": info.get("normalization"),
                   "normalization_mean": info.get("normalization_mean"),
                   "normalization_std": info.get("normalization_std")},
