@@ -118,6 +118,12 @@ def test_objectives_match_their_definitions():
     cc = np.mean([np.corrcoef(d.ravel(), p.ravel())[0, 1] for d, p in zip(density, prob.numpy())])
     got = Objective("kld_cc", cc_weight=0.5)({"density": density}, outputs)
     np.testing.assert_allclose(float(got), kld + 0.5 * (1 - cc), rtol=1e-5)
+    fixations = np.zeros((2, 8, 8, 1), np.float32)
+    fixations[0, 2, 3], fixations[0, 5, 5], fixations[1, 7, 0] = 1, 1, 1
+    nss = np.mean([((p - p.mean()) / p.std(ddof=1))[f > 0].mean() for p, f in zip(prob.numpy(), fixations)])
+    with_nss = Objective("kld_cc", cc_weight=0.5, nss_weight=0.2)({"density": density, "fixation_map": fixations},
+                                                                  outputs)
+    np.testing.assert_allclose(float(with_nss), kld + 0.5 * (1 - cc) - 0.2 * nss, rtol=1e-5)
     sig = 1 / (1 + np.exp(-logits.numpy()))
     bce = lambda t: np.mean(-(t * np.log(sig) + (1 - t) * np.log(1 - sig)))  # noqa: E731
     both = Objective("salgan", use_teacher=True)({"density_max1": density / density.max(), "teacher": teacher}, outputs)

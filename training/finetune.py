@@ -31,6 +31,7 @@ flags.DEFINE_enum("pseudo_mode", "extra", ["extra", "teacher"],
                   "extra: shards are more images with the teacher map as target; teacher: shards label the "
                   "training images and add the objective's teacher term")
 flags.DEFINE_float("cc_weight", 0.5, "weight of (1 - CC) in the kld_cc objective")
+flags.DEFINE_float("nss_weight", 0.0, "weight of -NSS (prob vs the fixation map) in the kld_cc objective")
 flags.DEFINE_float("teacher_weight", 1.0, "weight of the teacher term")
 flags.DEFINE_float("sigma_px", None, "density sigma in stored-image pixels (default: 1 degree if known, else 24)")
 flags.DEFINE_enum("optimizer", "adam", ["adam", "sgd"], "sgd is the paper's (momentum 0.9)")

@@ -14,7 +14,8 @@ def add_parser(subparsers):
 
 
 def add_export_arguments(parser):
-    parser.add_argument("model", help="a .keras model file or an authors' .pth checkpoint")
+    parser.add_argument("model", help="'default' / 'default-c' (the shipped models), a .keras model file or an "
+                        "authors' .pth checkpoint")
     parser.add_argument("--mode", choices=["fp32", "fp16", "dynamic", "int8"], default="fp32",
                         help="fp32, fp16 (float16 weights), dynamic (dynamic-range int8 weights) or int8 (full "
                              "integer; needs --representative). Default fp32")
@@ -36,13 +37,21 @@ def add_export_arguments(parser):
                         "(default imagenet: the authors' preprocessing; 'none' for pre-normalised float input)")
     parser.add_argument("--training-data", help="metadata: what the weights were trained on")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads for the parity run (default 2)")
+    parser.add_argument("--gpu-friendly", action="store_true",
+                        help="replace ops the TFLite GPU delegate cannot run inside the network (the GATHER of a "
+                             "PyTorch-order pixel shuffle) by equivalents it can, and check the result")
     parser.add_argument("--no-parity-check", action="store_true",
                         help="write the model even when the parity bounds are missed (experiments only)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def load_model(path, size, normalization="imagenet"):
-    """A .keras file (keras.saving.load_model) or an authors' .pth (import_torch_checkpoint, logits head)."""
+    """A shipped model name ("default", "default-c"), a .keras file (keras.saving.load_model) or an
+    authors' .pth (import_torch_checkpoint, logits head)."""
+    from fastsal_tf.api import SHIPPED_MODELS, resolve_model
+
+    if str(path).lower() in SHIPPED_MODELS:
+        path, _ = resolve_model(path)
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist")
@@ -63,7 +72,8 @@ def load_model(path, size, normalization="imagenet"):
 
 def export_from_options(model_path, out, mode="fp32", size="192x256", input_dtype="uint8", outputs="map",
                         map_dtype="float32", representative=None, num_representative=200, validation=None,
-                        num_validation=8, normalization="imagenet", training_data=None, threads=2, check_parity=True):
+                        num_validation=8, normalization="imagenet", training_data=None, threads=2, check_parity=True,
+                        gpu_friendly=False):
     """Shared by `fastsal export` and tflite/convert.py: loads the model and images, calls export_tflite."""
     from fastsal_tf.cli.info import parse_size
     from fastsal_tf.export import export_tflite
@@ -85,14 +95,14 @@ def export_from_options(model_path, out, mode="fp32", size="192x256", input_dtyp
     return export_tflite(model, out, mode=mode, input_size=input_size, input_dtype=input_dtype, outputs=outputs,
                          map_dtype=map_dtype, representative_images=images, validation_images=checks,
                          num_validation=num_validation, metadata=metadata, check_parity=check_parity,
-                         num_threads=threads)
+                         num_threads=threads, gpu_friendly=gpu_friendly)
 
 
 def run(args):
     result = export_from_options(args.model, args.out, args.mode, args.size, args.input_dtype, args.outputs,
                                  args.map_dtype, args.representative, args.num_representative, args.validation,
                                  args.num_validation, args.normalization, args.training_data, args.threads,
-                                 not args.no_parity_check)
+                                 not args.no_parity_check, args.gpu_friendly)
     print_result(result, args.json)
     return 0
 
@@ -102,6 +112,8 @@ def print_result(result, as_json=False):
                "size_bytes": result.size_bytes, "ops": result.ops, "parity_passed": result.parity["passed"],
                "parity": {name: {k: entry[k] for k in ("cc_mean", "cc_min", "max_abs_max")}
                           for name, entry in result.parity["outputs"].items()}}
+    if "gpu_delegate" in result.parity:
+        summary["gpu_delegate"] = result.parity["gpu_delegate"]
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -114,6 +126,10 @@ def print_result(result, as_json=False):
     for name, entry in summary["parity"].items():
         print(f"  {name:16s} CC mean {entry['cc_mean']:.5f} min {entry['cc_min']:.5f}  max|d| {entry['max_abs_max']:.2e}")
     print(f"ops ({len(result.ops)}, all builtin): {', '.join(result.ops)}")
+    gpu = result.parity.get("gpu_delegate")
+    if gpu:
+        print(f"GPU delegate: {gpu['verdict']}, {gpu['gpu_nodes']}/{gpu['total_nodes']} nodes on the GPU"
+              + (f", on the CPU: {gpu['cpu_ops']}" if gpu["cpu_ops"] else ""))
 
 
 def print_tflite_info(path, as_json=False):

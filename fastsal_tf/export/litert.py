@@ -703,7 +703,8 @@ def parity_path_for(out_path):
 
 def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, input_dtype="uint8",
                   outputs=("map",), map_dtype="float32", representative_images=None, validation_images=None,
-                  num_validation=8, metadata=None, check_parity=True, num_threads=2, verbose=False):
+                  num_validation=8, metadata=None, check_parity=True, num_threads=2, verbose=False,
+                  gpu_friendly=False):
     """Exports a Keras FastSal model to a LiteRT flatbuffer at `out_path` (and `<stem>.parity.json`).
 
     model: a Keras model whose "logits" output / layer (or single output) gives (N, H, W, 1) logits from RGB
@@ -716,6 +717,10 @@ def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, i
       representative images, or synthetic ones).
     metadata: dict merged over `default_metadata(...)` and embedded as JSON.
     check_parity: False records the parity numbers but does not fail on them (experiments only).
+    gpu_friendly: replace what the TFLite GPU delegate cannot run inside the network (the GATHER of a
+      PyTorch-order pixel shuffle: strided slices + concat instead, same values) and fail unless the
+      delegate would then take the whole network in one partition (fastsal_tf.export.gpu_compat; the
+      report lands in the parity JSON under "gpu_delegate"). Needs the float32 map (map_dtype="float32").
     Nothing is written unless the conversion, the op / shape checks and the parity check all pass.
     Returns an ExportResult. Raises ExportError (a ValueError): UnsupportedOpsError, ParityError, ...
     """
@@ -727,6 +732,9 @@ def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, i
         raise ExportError(f"map_dtype must be one of {MAP_DTYPES}, got {map_dtype!r}")
     input_size = check_input_size(input_size)
     outputs = parse_outputs(outputs)
+    if gpu_friendly and "map" in outputs and map_dtype == "uint8":
+        raise ExportError("gpu_friendly export: use the float32 saliency map (LiteRT's GPU accelerator takes the "
+                          "uint8 map's 1/255 quantization for a float → uint8 quantization and returns 255 everywhere)")
     out_path = pathlib.Path(out_path)
     if out_path.suffix != ".tflite":
         raise ExportError(f"the output file must end in .tflite, got {str(out_path)!r}")
@@ -754,7 +762,11 @@ def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, i
         source = "synthetic"
 
     keras_logits = logits_model(model, input_size)
+    if gpu_friendly:
+        from fastsal_tf.export.gpu_compat import gpu_friendly_model
+        keras_logits = gpu_friendly_model(keras_logits)
     entry = default_metadata(model, mode, input_size, input_dtype, outputs, map_dtype)
+    entry["gpu_friendly"] = bool(gpu_friendly)
     entry.update(metadata or {})
 
     with _quiet_stderr(not verbose):
@@ -762,6 +774,13 @@ def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, i
     converted = _convert(function, module, mode, representative, verbose)
     model_bytes = _finalise(converted, output_names, outputs, map_dtype, input_dtype, entry)
     ops = _check_graph(model_bytes, mode, input_size, input_dtype, outputs, map_dtype)
+    gpu = None
+    if gpu_friendly:
+        from fastsal_tf.export.gpu_compat import gpu_compatibility
+        gpu = gpu_compatibility(model_bytes)
+        if gpu.verdict == "split":
+            raise ExportError(f"gpu_friendly export: the GPU delegate would still split the graph (unsupported: "
+                              f"{gpu.unsupported}; on the CPU: {gpu.cpu_ops})")
     if read_metadata(model_bytes) != json.loads(json.dumps(entry)):
         raise ExportError("the embedded metadata does not read back")
 
@@ -771,6 +790,8 @@ def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, i
                   map_dtype=map_dtype, num_images=len(validation), images=source, enforced=bool(check_parity),
                   size_bytes=len(model_bytes), sha256=hashlib.sha256(model_bytes).hexdigest(), ops=ops,
                   num_representative=len(representative) if mode == "int8" else 0)
+    if gpu is not None:
+        report["gpu_delegate"] = {key: value for key, value in gpu.to_dict().items() if key != "ops"}
     if check_parity and not report["passed"]:
         raise ParityError(f"{mode} export of {out_path.name} fails the parity bounds (nothing written): "
                           + "; ".join(report["failures"]), report)

@@ -46,6 +46,7 @@ class FinetuneConfig:
     pseudo_labels: str = ""  # a folder of pseudo-label shards
     pseudo_mode: str = "extra"  # "extra": more images, teacher map as target; "teacher": teacher term on the same images
     cc_weight: float = 0.5
+    nss_weight: float = 0.0
     teacher_weight: float = 1.0
     sigma_px: float | None = None  # density sigma in stored-image pixels; None: 1 degree if known, else 24
     optimizer: str = "adam"
@@ -67,7 +68,8 @@ class FinetuneConfig:
 
     def objective_spec(self):
         use_teacher = bool(self.pseudo_labels) and self.pseudo_mode == "teacher"
-        return Objective(self.objective, self.use_ground_truth, use_teacher, self.cc_weight, self.teacher_weight)
+        return Objective(self.objective, self.use_ground_truth, use_teacher, self.cc_weight, self.teacher_weight,
+                         self.nss_weight)
 
 
 def density_sigma(config):

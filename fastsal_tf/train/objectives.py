@@ -22,7 +22,8 @@ class Objective:
 
     kind:
       "kld_cc"   — on the `prob` output: KLD(target ‖ prob) + cc_weight·(1 − CC(target, prob)), with the
-                   ground-truth density and/or a teacher's map (turned into a density) as targets.
+                   ground-truth density and/or a teacher's map (turned into a density) as targets, minus
+                   nss_weight·NSS(fixation map, prob) on the ground truth when nss_weight > 0.
       "salgan"   — paper eq. 2 on the `map` output: BCE(map, density_max1) + BCE(map, teacher map).
       "deepgaze" — paper eq. 3 on the `prob` output against a teacher's probability map
                    (0.5·KL + 0.2·(1 − cos) + 0.3·BCE), plus the kld_cc ground-truth term when enabled.
@@ -34,6 +35,7 @@ class Objective:
     use_teacher: bool = False
     cc_weight: float = 0.5
     teacher_weight: float = 1.0
+    nss_weight: float = 0.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -48,6 +50,8 @@ class Objective:
         keys = []
         if self.use_ground_truth:
             keys.append("density_max1" if self.kind == "salgan" else "density")
+            if self.kind != "salgan" and self.nss_weight:
+                keys.append("fixation_map")
         if self.use_teacher:
             keys.append("teacher")
         return tuple(keys)
@@ -67,6 +71,8 @@ class Objective:
         total = tf.constant(0.0)
         if self.use_ground_truth:
             total += self.kld_cc(targets["density"], outputs["prob"])
+            if self.nss_weight:
+                total += self.nss_weight * tf.reduce_mean(losses.nss_loss(targets["fixation_map"], outputs["prob"]))
         if self.use_teacher:
             if self.kind == "deepgaze":
                 total += self.teacher_weight * losses.deepgaze_teacher_loss(outputs["logits"], targets["teacher"])
