@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+from fastsal_tf.cli.arguments import positive_float, positive_int
 
 
 def add_parser(subparsers):
@@ -39,8 +26,8 @@ def add_parser(subparsers):
     parser.add_argument("--protocol", choices=["mit", "authors"], default="mit",
                         help="mit (ours, default) or authors (the paper's eval.py map post-processing)")
     parser.add_argument("--out", default="evaluation", help="report folder (default ./evaluation)")
-    parser.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N images")
-    parser.add_argument("--sigma", type=_positive_float, default=None, metavar="PX",
+    parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N images")
+    parser.add_argument("--sigma", type=positive_float, default=None, metavar="PX",
                         help="density Gaussian sigma in stored-image pixels (default: 1 degree where known, OSIE 24)")
     parser.add_argument("--baseline-split", default="auto",
                         help="split whose mean density is the center bias; 'none' for a centred Gaussian "

@@ -6,14 +6,9 @@ import argparse
 import os
 import sys
 
+from fastsal_tf.cli.arguments import positive_int
+
 DEFAULT_OUT = "saliency"
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _non_negative_float(text):
@@ -59,8 +54,8 @@ def add_parser(subparsers):
                         help="blend weight of a centred Gaussian (sd 0.25 of height/width) into the map (default 0)")
     parser.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
                         help=f"overlay colour map (default {DEFAULT_COLORMAP})")
-    parser.add_argument("--batch-size", type=_positive_int, default=8, help="images per model call, Keras (default 8)")
-    parser.add_argument("--jobs", type=_positive_int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="images per model call, Keras (default 8)")
+    parser.add_argument("--jobs", type=positive_int, default=None,
                         help="worker threads for decode/encode (LiteRT: parallel interpreters); default: CPU cores")
     parser.add_argument("--size", default=None, metavar="HxW",
                         help="network input for a .pth import or a flexible-size .keras model (default 192x256)")
