@@ -143,6 +143,55 @@ def test_float_input_uint8_map_logits_and_rebuild_at_export_size(models, images,
     assert result.metadata["input"]["dtype"] == "float32"
 
 
+def _offset_model():
+    """A model whose int8 weight rounding shifts the logits by a known constant: 63 ReLU6 channels sit at 6
+    everywhere and are read through weights (n + 0.45)·scale, each rounded down by 0.45·scale (scale =
+    0.01, set by the largest weight 1.27), i.e. −63·6·0.0045 ≈ −1.7 on every logit. A ReLU ("side") is the
+    first operand of the final ADD, which TensorFlow's calibrator records with the ADD's own range."""
+    inputs = keras.Input((*SIZE, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    features = keras.layers.Conv2D(64, 1, activation="relu6", name="features")
+    head = keras.layers.Conv2D(1, 1, name="head")
+    side = keras.layers.Conv2D(1, 1, activation="relu", name="side")
+    logits = keras.layers.Add(name="logits")([side(x), head(features(x))])
+    model = keras.Model(inputs, logits, name="offset")
+    kernel = np.zeros((1, 1, 3, 64), np.float32)
+    kernel[0, 0, 0, 0] = 5.0  # channel 0 varies with red, 0–5; channels 1..63 are 6 (bias 10, ReLU6)
+    features.set_weights([kernel, np.r_[0.0, np.full(63, 10.0)].astype(np.float32)])
+    weights = np.r_[1.27, 0.01 * (np.random.default_rng(0).integers(-20, 21, 63) + 0.45)].astype(np.float32)
+    head.set_weights([weights.reshape(1, 1, 64, 1), np.array([-2.5 * 1.27 - 6.0 * weights[1:].sum()], np.float32)])
+    side.set_weights([np.array([0.0, 1.0, 0.0], np.float32).reshape(1, 1, 3, 1), np.zeros(1, np.float32)])
+    return model
+
+
+def test_int8_calibration_ranges_and_bias_correction(images, tmp_path, monkeypatch):
+    """Own activation ranges (a ReLU feeding an ADD keeps its [0, max] range) and bias correction of the
+    int8 convolutions (the constant offset of the weight rounding is gone from the logits)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from fastsal_tf.export import litert
+
+    model = _offset_model()
+    want = reference_outputs(logits_model(model, SIZE), images[8:])["logits"]
+
+    def logit_offset(path):
+        saliency = np.clip(run_tflite(path, images[8:])["saliency_map"].astype(np.float64), 1e-6, 1 - 1e-6)
+        return float(np.mean(np.log(saliency / (1 - saliency)) - want))
+
+    kwargs = dict(mode="int8", input_size=SIZE, representative_images=images[:8], validation_images=images[8:])
+    corrected = export_tflite(model, tmp_path / "corrected.tflite", **kwargs)
+    assert abs(logit_offset(corrected.path)) < 0.1
+    graph = flatbuffer_utils.read_model_from_bytearray(bytearray(corrected.path.read_bytes())).subgraphs[0]
+    (relu,) = [graph.tensors[op.outputs[0]] for op in graph.operators
+               if "/side" in graph.tensors[op.outputs[0]].name.decode()]
+    # side = green / 255: range [0, ≤ 1], not the ADD's [−3, 4] that TensorFlow's calibrator records
+    assert list(relu.quantization.zeroPoint) == [-128] and relu.quantization.scale[0] <= 1 / 255 + 1e-7
+
+    monkeypatch.setattr(litert, "_correct_biases", lambda calibrated, quantized, means: quantized)
+    plain = export_tflite(model, tmp_path / "plain.tflite", check_parity=False, **kwargs)
+    assert logit_offset(plain.path) < -1.5
+
+
 # ------------------------------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("size", [(60, 64), (64, 0), (100, 96)])
