@@ -185,3 +185,9 @@ def test_mirrored_strategy_matches_default_strategy():
     default, mirrored = eval(line[len("LOSSES"):].replace("] [", "], ["))
     assert len(default) == 4 and default[-1] < default[0]
     np.testing.assert_allclose(mirrored, default, rtol=1e-4)
+
+
+def test_missing_data_fails_before_writing_anything(tmp_path):
+    with pytest.raises(ValueError, match="fixations.mat"):
+        finetune(FinetuneConfig(out_dir=str(tmp_path / "run"), data_dir=str(tmp_path / "no_osie"), init="none"))
+    assert not (tmp_path / "run").exists()

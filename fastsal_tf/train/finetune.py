@@ -157,13 +157,13 @@ def initial_network(config):
 def finetune(config, extra_callbacks=()):
     """Runs the fine-tuning; returns the Keras History. Raises ValueError on bad settings or data and
     TrainingDivergedError on a NaN loss."""
-    out = pathlib.Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
     seed_everything(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    train, val, steps_per_epoch = datasets(config)
+    train, val, steps_per_epoch = datasets(config)  # bad data fails here, before anything is written
+    out = pathlib.Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
     with make_strategy(config.strategy).scope():
         network = initial_network(config)
         freeze(network, config.freeze_backbone, config.freeze_batchnorm)
