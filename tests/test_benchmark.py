@@ -50,3 +50,14 @@ def test_cli_benchmark(tiny, capsys):
     assert main(["benchmark", str(tiny[1]), "--runs", "3", "--warmup", "0"]) == 0
     assert "p50" in capsys.readouterr().out and np.isfinite(result["fps"])
     assert main(["benchmark", "model.keras"]) == 2
+
+
+def test_cli_benchmark_names_a_missing_or_corrupt_file(tmp_path, capsys):
+    from fastsal_tf.cli import main
+
+    assert main(["benchmark", str(tmp_path / "absent.tflite")]) == 2
+    assert "absent.tflite" in capsys.readouterr().err
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer")
+    assert main(["benchmark", str(junk)]) == 2
+    assert "junk.tflite: not a usable LiteRT model" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 
 def add_parser(subparsers):
@@ -20,7 +21,12 @@ def run(args):
 
     if not args.model.endswith(".tflite"):
         raise ValueError(f"benchmark needs a .tflite file, got {args.model!r}")
-    result = benchmark_tflite(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup)
+    if not os.path.isfile(args.model):
+        raise ValueError(f"model file {args.model!r} does not exist")
+    try:
+        result = benchmark_tflite(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup)
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(f"{args.model}: not a usable LiteRT model ({error})") from None
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
