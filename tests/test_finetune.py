@@ -88,6 +88,41 @@ def test_nan_loss_stops_training_naming_epoch_and_batch():
                   verbose=0)
 
 
+def write_pseudo_labels(test_data, folder, names=("1010.jpg", "1024.jpg")):
+    """One shard labelling fixture images with a centred blob (kind prob)."""
+    from fastsal_tf.data.pseudo_labels import encode_pseudo_label, shard_path
+
+    folder.mkdir()
+    yy, xx = np.mgrid[0:60, 0:80]
+    blob = np.exp(-((yy - 30) ** 2 + (xx - 40) ** 2) / 200.0)
+    with tf.io.TFRecordWriter(str(shard_path(folder, 0, 1))) as writer:
+        for name in names:
+            data = (test_data / "datasets" / "osie" / "data" / "stimuli" / name).read_bytes()
+            writer.write(encode_pseudo_label(data, name[:-4], blob / blob.sum(), "prob", "blob", "1"))
+
+
+def test_pseudo_labelled_images_extend_the_labelled_set(test_data, tmp_path):
+    write_pseudo_labels(test_data, tmp_path / "labels")
+    cfg = config(test_data, tmp_path, pseudo_labels=str(tmp_path / "labels"), pseudo_mode="extra", epochs=1,
+                 batch_size=1)
+    counter = BatchCounter()
+    history = finetune(cfg, extra_callbacks=[counter])
+    assert counter.batches == 2 + 2  # two labelled images and two pseudo-labelled ones, batch 1
+    assert np.isfinite(history.history["loss"]).all()
+    with pytest.raises(ValueError, match="fixation_map"):  # pseudo-labelled images have no fixations for NSS
+        finetune(config(test_data, tmp_path, out_dir=str(tmp_path / "nss"), pseudo_labels=str(tmp_path / "labels"),
+                        pseudo_mode="extra", nss_weight=0.1))
+
+
+class BatchCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
 def test_bad_settings_are_clear_errors(test_data, tmp_path):
     with pytest.raises(ValueError, match="imagenet_weights"):
         finetune(config(test_data, tmp_path, init="imagenet"))

@@ -96,9 +96,8 @@ def pseudo_label_shards(config):
     return shards
 
 
-def teacher_as_density(pair):
+def teacher_as_density(image, targets):
     """(image, {"teacher": map}) → (image, {"density": the teacher map divided by its sum})."""
-    image, targets = pair
     teacher = targets["teacher"]
     return image, {"density": teacher / (tf.reduce_sum(teacher, axis=(1, 2, 3), keepdims=True) + 1e-12)}
 

@@ -1,0 +1,73 @@
+"""The distillation-ablation program: its table arithmetic against numpy, and (slow) the whole chain —
+teacher, pseudo-labels, hint pretraining, four students, evaluation — on the tiny OSIE fixture."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PROGRAM = ROOT / "training" / "distillation_ablation.py"
+_spec = importlib.util.spec_from_file_location("distillation_ablation", PROGRAM)
+ablation = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ablation)
+
+
+def fake_scores(rng, images, shift):
+    return {f"im{i}": {"cc": 0.5 + shift + 0.1 * rng.standard_normal(), "nss": 2.0 + rng.standard_normal(),
+                       "auc_judd": 0.9, "kld": 0.5 + shift} for i in range(images)}
+
+
+def test_table_averages_seeds_per_image_and_reports_paired_errors():
+    rng = np.random.default_rng(0)
+    scores = {"a0": fake_scores(rng, 50, 0.0), "a1": fake_scores(rng, 50, 0.0), "b0": fake_scores(rng, 50, 0.05)}
+    text = ablation.table(scores, {"labelled only": ["a0", "a1"], "other": ["b0"]})
+    rows = [line.split(" | ") for line in text.splitlines()[2:]]
+    assert [row[0].strip("| ") for row in rows] == ["labelled only", "other"]
+
+    base = np.array([(scores["a0"][k]["cc"] + scores["a1"][k]["cc"]) / 2 for k in scores["a0"]])
+    other = np.array([scores["b0"][k]["cc"] for k in scores["a0"]])
+    se = base.std(ddof=1) / np.sqrt(50)
+    assert rows[0][2] == f"{base.mean():.3f} ± {se:.3f}"
+    delta = other - base
+    assert rows[1][6] == f"{delta.mean():+.4f} ± {delta.std(ddof=1) / np.sqrt(50):.4f}"
+    assert rows[0][6] == "—"
+    assert rows[0][7].strip(" |") == f"{np.mean(list(v['cc'] for v in scores['a0'].values())):.3f}, " \
+                                     f"{np.mean(list(v['cc'] for v in scores['a1'].values())):.3f}"
+    assert rows[1][5] == f"{0.55:.3f} ± {0.0:.3f}"  # a constant KLD has no spread
+
+
+def test_split_files_halve_the_packaged_train_split():
+    packaged = json.loads((ROOT / "fastsal_tf" / "data" / "osie_split.json").read_text())
+    halves = [json.loads((ROOT / "training" / "splits" / f"osie_{n}300.json").read_text())
+              for n in ("labelled", "unlabelled")]
+    assert [len(h["train"]) for h in halves] == [300, 300]
+    assert not set(halves[0]["train"]) & set(halves[1]["train"])
+    assert set(halves[0]["train"]) | set(halves[1]["train"]) == set(packaged["train"])
+    assert halves[0]["validation"] == halves[1]["validation"] == packaged["validation"]
+
+
+@pytest.mark.slow
+def test_whole_chain_on_the_fixture_and_resumes(test_data, tmp_path):
+    osie = test_data / "datasets" / "osie"
+    validation = json.loads((osie / "osie_split.json").read_text())["validation"]
+    for name, train in (("labelled", ["1001.jpg"]), ("unlabelled", ["1002.jpg"])):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"train": train, "validation": validation}))
+    command = [sys.executable, str(PROGRAM), f"--data_dir={osie}", f"--out_dir={tmp_path / 'out'}",
+               f"--labelled_split={tmp_path / 'labelled.json'}", f"--unlabelled_split={tmp_path / 'unlabelled.json'}",
+               f"--hint_split={osie / 'osie_split.json'}", "--size=64x64", "--batch_size=1", "--seeds=0",
+               "--teacher_epochs=1", "--hint_epochs=1", "--epochs=1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (tmp_path / "out" / "table.md").read_text()
+    conditions = [line.split(" | ")[0].strip("| ") for line in table.splitlines()[2:]]
+    assert conditions == ["labelled only", "teacher (FastSal-C, labelled half)", "labelled + pseudo-labelled",
+                          "hint + labelled", "hint + labelled + pseudo-labelled"]
+    for run in ("teacher_c", "labelled_s0", "labelled_pseudo_s0", "hint_labelled_s0", "hint_labelled_pseudo_s0"):
+        assert (tmp_path / "out" / "eval" / run / "per_image.csv").is_file()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and again.stdout.count("done already") == 7, again.stdout

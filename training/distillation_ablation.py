@@ -1,0 +1,181 @@
+"""The distillation ablation on OSIE (paper Table V style): does a teacher's pseudo-labelled data, and hint
+pretraining against the teacher's features, help FastSal-A when only half of the labels exist?
+
+Steps (each skipped when its output exists, so rerunning the command resumes; the training programs
+themselves resume an interrupted run from its last finished epoch):
+  1. teacher: FastSal-C fine-tuned on the 300 labelled images (training/splits/osie_labelled300.json).
+  2. pseudo-labels: the teacher's probability maps of the 300 unlabelled images (osie_unlabelled300.json).
+  3. hint pretraining per seed: FastSal's hint model regresses the teacher's adaptation features
+     adapt_0..3 (128/256/512/512 channels at H/2..H/16) on all 600 train images (images only, no labels).
+  4. students per seed: FastSal-A on the labelled half; ± the pseudo-labelled half as extra images
+     (--pseudo_mode=extra); ± initialised from the seed's hint model.
+  5. every model scored on the 100 OSIE validation images (protocol mit), per-image scores in
+     <out_dir>/eval/<run>/per_image.csv; the table in <out_dir>/table.md.
+
+Table: each row's metric is the mean over its seeds of the per-seed validation means; "± SE" is the
+per-image standard error (the standard deviation over the 100 images of the seed-averaged per-image score,
+over sqrt(100)); "Δ CC" is the mean per-image difference to the labelled-only row with its paired standard
+error. Differences smaller than about two standard errors are noise.
+
+Example (the BUILD.md ablation; about 2 h on a 2-core CPU):
+  python training/distillation_ablation.py --data_dir=../shared/data/osie --out_dir=runs/ablation \
+      --imagenet_weights=../shared/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite
+"""
+
+import csv
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SPLITS = ROOT / "training" / "splits"
+HINT_LAYERS = "adapt_0_relu,adapt_1_relu,adapt_2_relu,adapt_3_relu"
+METRICS = ("cc", "nss", "auc_judd", "kld")
+LABELS = {"cc": "CC", "nss": "NSS", "auc_judd": "AUC-Judd", "kld": "KLD"}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "OSIE root")
+flags.DEFINE_string("out_dir", "runs/ablation", "output folder for every run, the evaluations and table.md")
+flags.DEFINE_string("imagenet_weights", "", "MobileNetV2 LiteRT classifier (.tflite) for the ImageNet backbone; "
+                    "empty: random initialisation (smoke tests only)")
+flags.DEFINE_list("seeds", ["0", "1"], "student seeds (each with its own hint pretraining)")
+flags.DEFINE_integer("teacher_epochs", 15, "teacher (FastSal-C) epochs")
+flags.DEFINE_integer("hint_epochs", 4, "hint pretraining epochs")
+flags.DEFINE_integer("epochs", 10, "student epochs")
+flags.DEFINE_float("lr", 3e-4, "Adam learning rate (cosine decay) of teacher and students")
+flags.DEFINE_string("labelled_split", str(SPLITS / "osie_labelled300.json"), "OSIE split JSON: train = the labelled half")
+flags.DEFINE_string("unlabelled_split", str(SPLITS / "osie_unlabelled300.json"),
+                    "OSIE split JSON: train = the unlabelled half")
+flags.DEFINE_string("hint_split", "", "OSIE split JSON whose train images the hint pretraining uses (default: the "
+                    "packaged split, whose 600 train images are both halves)")
+flags.DEFINE_string("size", "192x256", "network input HxW of every model")
+flags.DEFINE_integer("batch_size", 8, "batch size of every training run")
+flags.mark_flags_as_required(["data_dir"])
+
+
+def run_step(name, done, command):
+    """Runs `command` (a training program) unless the file `done` exists; prints its wall time."""
+    if done.exists():
+        print(f"[{name}] done already: {done}", flush=True)
+        return
+    print(f"[{name}] {' '.join(command)}", flush=True)
+    start = time.time()
+    subprocess.run([sys.executable, str(ROOT / command[0]), *command[1:]], check=True)
+    print(f"[{name}] finished in {time.time() - start:.0f} s", flush=True)
+
+
+def common_flags(init=None):
+    """Flags of every training run; init: a .keras model to start from instead of the ImageNet backbone."""
+    start = [f"--init={init}"] if init else \
+        [f"--imagenet_weights={FLAGS.imagenet_weights}"] if FLAGS.imagenet_weights else ["--init=none"]
+    return [f"--data_dir={FLAGS.data_dir}", *start, f"--size={FLAGS.size}", f"--batch_size={FLAGS.batch_size}"]
+
+
+def student_runs():
+    """{run name: (seed, uses pseudo-labels, uses hint)} in table order."""
+    runs = {}
+    for hint in (False, True):
+        for pseudo in (False, True):
+            for seed in FLAGS.seeds:
+                name = ("hint_" if hint else "") + ("labelled_pseudo" if pseudo else "labelled") + f"_s{seed}"
+                runs[name] = (seed, pseudo, hint)
+    return runs
+
+
+def train_all(out):
+    teacher = out / "teacher_c"
+    run_step("teacher", teacher / "final.keras",
+             ["training/finetune.py", f"--out_dir={teacher}", *common_flags(), "--variant=C",
+              f"--split_file={FLAGS.labelled_split}", f"--epochs={FLAGS.teacher_epochs}",
+              f"--lr={FLAGS.lr}", "--nss_weight=0.1", "--seed=0"])
+    labels = out / "pseudo"
+    run_step("pseudo-labels", labels / "pseudo_labels-00000-of-00001.tfrecord",
+             ["training/pseudo_label.py", f"--teacher={teacher / 'final.keras'}", f"--out_dir={labels}",
+              "--dataset=osie", f"--data_dir={FLAGS.data_dir}", "--split=train",
+              f"--split_file={FLAGS.unlabelled_split}", f"--input_size={FLAGS.size}", "--label_kind=prob",
+              "--teacher_name=fastsal_c_osie_labelled300", "--teacher_version=seed0"])
+    for seed in FLAGS.seeds:
+        hint = out / f"hint_s{seed}"
+        run_step(f"hint s{seed}", hint / "final.keras",
+                 ["training/pretrain.py", f"--out_dir={hint}", *common_flags(), f"--teacher={teacher / 'final.keras'}",
+                  f"--teacher_outputs={HINT_LAYERS}", f"--epochs={FLAGS.hint_epochs}", f"--seed={seed}"]
+                 + ([f"--split_file={FLAGS.hint_split}"] if FLAGS.hint_split else []))
+    for name, (seed, pseudo, hint) in student_runs().items():
+        init = out / f"hint_s{seed}" / "final.keras" if hint else None
+        command = ["training/finetune.py", f"--out_dir={out / name}", *common_flags(init), "--variant=A",
+                   f"--split_file={FLAGS.labelled_split}", f"--epochs={FLAGS.epochs}", f"--lr={FLAGS.lr}",
+                   "--nss_weight=0", f"--seed={seed}"]
+        if pseudo:
+            command += [f"--pseudo_labels={labels}", "--pseudo_mode=extra"]
+        run_step(name, out / name / "final.keras", command)
+
+
+def evaluate_all(out, names):
+    """Scores each run's final.keras on the validation split; returns {run: {image_id: {metric: value}}}."""
+    from fastsal_tf.evaluation import run_evaluation, write_reports
+
+    scores = {}
+    for name in names:
+        folder = out / "eval" / name
+        if not (folder / "per_image.csv").exists():
+            print(f"[evaluate] {name}", flush=True)
+            report = run_evaluation(str(out / name / "final.keras"), "osie", FLAGS.data_dir, split="validation",
+                                    split_file=FLAGS.labelled_split)
+            write_reports(report, folder)
+        with open(folder / "per_image.csv", newline="") as file:
+            rows = [r for r in csv.DictReader(file) if r["model"] != "center bias"]
+        scores[name] = {r["image_id"]: {m: float(r[m]) for m in METRICS} for r in rows}
+    return scores
+
+
+def per_image(scores, names, metric):
+    """(images,) the per-image score averaged over the runs `names` (images in the first run's order)."""
+    images = list(scores[names[0]])
+    return np.array([np.mean([scores[n][i][metric] for n in names]) for i in images])
+
+
+def standard_error(values):
+    return float(np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
+def table(scores, groups):
+    """Markdown table: one row per condition (its runs averaged over seeds)."""
+    header = ["condition", "seeds"] + [f"{LABELS[m]} ± SE" for m in METRICS] + ["Δ CC vs labelled only ± paired SE",
+                                                                                  "CC per seed"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    base = per_image(scores, groups["labelled only"], "cc")
+    for condition, names in groups.items():
+        cells = [condition, str(len(names))]
+        for metric in METRICS:
+            values = per_image(scores, names, metric)
+            cells.append(f"{values.mean():.3f} ± {standard_error(values):.3f}")
+        delta = per_image(scores, names, "cc") - base
+        cells.append("—" if condition == "labelled only" else f"{delta.mean():+.4f} ± {standard_error(delta):.4f}")
+        cells.append(", ".join(f"{np.mean([v['cc'] for v in scores[n].values()]):.3f}" for n in names))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    del argv
+    out = pathlib.Path(FLAGS.out_dir).resolve()
+    train_all(out)
+    runs = student_runs()
+    scores = evaluate_all(out, ["teacher_c", *runs])
+    groups = {"teacher (FastSal-C, labelled half)": ["teacher_c"]}
+    titles = {(False, False): "labelled only", (True, False): "labelled + pseudo-labelled",
+              (False, True): "hint + labelled", (True, True): "hint + labelled + pseudo-labelled"}
+    for name, (_, pseudo, hint) in runs.items():
+        groups.setdefault(titles[(pseudo, hint)], []).append(name)
+    groups = {"labelled only": groups.pop("labelled only"), **groups}
+    text = table(scores, groups)
+    (out / "table.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    app.run(main)
