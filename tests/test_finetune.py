@@ -109,9 +109,10 @@ def test_pseudo_labelled_images_extend_the_labelled_set(test_data, tmp_path):
     history = finetune(cfg, extra_callbacks=[counter])
     assert counter.batches == 2 + 2  # two labelled images and two pseudo-labelled ones, batch 1
     assert np.isfinite(history.history["loss"]).all()
-    with pytest.raises(ValueError, match="fixation_map"):  # pseudo-labelled images have no fixations for NSS
+    with pytest.raises(ValueError, match="nss_weight > 0 needs fixations"):  # pseudo-labelled images have none
         finetune(config(test_data, tmp_path, out_dir=str(tmp_path / "nss"), pseudo_labels=str(tmp_path / "labels"),
                         pseudo_mode="extra", nss_weight=0.1))
+    assert not (tmp_path / "nss").exists()
 
 
 class BatchCounter(keras.callbacks.Callback):

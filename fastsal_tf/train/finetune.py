@@ -120,6 +120,9 @@ def datasets(config):
     if config.pseudo_labels and config.pseudo_mode == "teacher":
         train = build_pipeline(train_examples, training, pseudo_labels=pseudo_label_shards(config)).map(fit_pairs)
     elif config.pseudo_labels:
+        if config.nss_weight:
+            raise ValueError("nss_weight > 0 needs fixations, which the pseudo-labelled extra images "
+                             "(pseudo_mode 'extra') do not have: use nss_weight 0 or pseudo_mode 'teacher'")
         labelled = build_pipeline(train_examples, training).map(fit_pairs)
         labelled = labelled.map(lambda image, targets: (image, {"density": targets["density"]}))
         extra = build_pipeline(None, training, pseudo_labels=pseudo_label_shards(config)).map(fit_pairs)
