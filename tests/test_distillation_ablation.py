@@ -1,7 +1,7 @@
-"""The distillation-ablation program: its table arithmetic against numpy, and (slow) the whole chain —
-teacher, pseudo-labels, hint pretraining, four students, evaluation — on the tiny OSIE fixture."""
+"""The distillation ablation: its table arithmetic (fastsal_tf.evaluation.comparison) against numpy, its
+OSIE halves, and (slow) the whole program — teacher, pseudo-labels, hint pretraining, four students,
+evaluation — on the tiny OSIE fixture."""
 
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -10,11 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+from fastsal_tf.evaluation.comparison import condition_table, standard_error
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROGRAM = ROOT / "training" / "distillation_ablation.py"
-_spec = importlib.util.spec_from_file_location("distillation_ablation", PROGRAM)
-ablation = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ablation)
 
 
 def fake_scores(rng, images, shift):
@@ -25,7 +24,7 @@ def fake_scores(rng, images, shift):
 def test_table_averages_seeds_per_image_and_reports_paired_errors():
     rng = np.random.default_rng(0)
     scores = {"a0": fake_scores(rng, 50, 0.0), "a1": fake_scores(rng, 50, 0.0), "b0": fake_scores(rng, 50, 0.05)}
-    text = ablation.table(scores, {"labelled only": ["a0", "a1"], "other": ["b0"]})
+    text = condition_table(scores, {"labelled only": ["a0", "a1"], "other": ["b0"]}, baseline="labelled only")
     rows = [line.split(" | ") for line in text.splitlines()[2:]]
     assert [row[0].strip("| ") for row in rows] == ["labelled only", "other"]
 
@@ -39,6 +38,7 @@ def test_table_averages_seeds_per_image_and_reports_paired_errors():
     assert rows[0][7].strip(" |") == f"{np.mean(list(v['cc'] for v in scores['a0'].values())):.3f}, " \
                                      f"{np.mean(list(v['cc'] for v in scores['a1'].values())):.3f}"
     assert rows[1][5] == f"{0.55:.3f} ± {0.0:.3f}"  # a constant KLD has no spread
+    assert standard_error([1.0, 2.0, 3.0, 4.0]) == pytest.approx(np.sqrt(5 / 3) / 2)
 
 
 def test_split_files_halve_the_packaged_train_split():

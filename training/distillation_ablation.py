@@ -28,14 +28,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 from absl import app, flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPLITS = ROOT / "training" / "splits"
 HINT_LAYERS = "adapt_0_relu,adapt_1_relu,adapt_2_relu,adapt_3_relu"
 METRICS = ("cc", "nss", "auc_judd", "kld")
-LABELS = {"cc": "CC", "nss": "NSS", "auc_judd": "AUC-Judd", "kld": "KLD"}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "OSIE root")
@@ -132,34 +130,6 @@ def evaluate_all(out, names):
     return scores
 
 
-def per_image(scores, names, metric):
-    """(images,) the per-image score averaged over the runs `names` (images in the first run's order)."""
-    images = list(scores[names[0]])
-    return np.array([np.mean([scores[n][i][metric] for n in names]) for i in images])
-
-
-def standard_error(values):
-    return float(np.std(values, ddof=1) / np.sqrt(len(values)))
-
-
-def table(scores, groups):
-    """Markdown table: one row per condition (its runs averaged over seeds)."""
-    header = ["condition", "seeds"] + [f"{LABELS[m]} ± SE" for m in METRICS] + ["Δ CC vs labelled only ± paired SE",
-                                                                                  "CC per seed"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    base = per_image(scores, groups["labelled only"], "cc")
-    for condition, names in groups.items():
-        cells = [condition, str(len(names))]
-        for metric in METRICS:
-            values = per_image(scores, names, metric)
-            cells.append(f"{values.mean():.3f} ± {standard_error(values):.3f}")
-        delta = per_image(scores, names, "cc") - base
-        cells.append("—" if condition == "labelled only" else f"{delta.mean():+.4f} ± {standard_error(delta):.4f}")
-        cells.append(", ".join(f"{np.mean([v['cc'] for v in scores[n].values()]):.3f}" for n in names))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv):
     del argv
     out = pathlib.Path(FLAGS.out_dir).resolve()
@@ -172,7 +142,9 @@ def main(argv):
     for name, (_, pseudo, hint) in runs.items():
         groups.setdefault(titles[(pseudo, hint)], []).append(name)
     groups = {"labelled only": groups.pop("labelled only"), **groups}
-    text = table(scores, groups)
+    from fastsal_tf.evaluation.comparison import condition_table
+
+    text = condition_table(scores, groups, baseline="labelled only", metrics=METRICS)
     (out / "table.md").write_text(text)
     print(text)
 

@@ -7,7 +7,8 @@
 
 Modules: core (evaluate, evaluate_many, protocols), ground_truth (fixation maps, densities, sAUC negatives,
 center bias), sources (map folders, functions, models), authors (the FastSal eval.py post-processing in
-numpy), reports (markdown / CSV / JSON writers), run (dataset + model names → report).
+numpy), reports (markdown / CSV / JSON writers), run (dataset + model names → report),
+comparison (conditions × seeds on the same images: per-image standard errors, paired differences).
 """
 
 from fastsal_tf.evaluation.authors import authors_map, blur_5x5, resize_area
