@@ -65,9 +65,14 @@ def test_whole_chain_on_the_fixture_and_resumes(test_data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / "out" / "table.md").read_text()
     conditions = [line.split(" | ")[0].strip("| ") for line in table.splitlines()[2:]]
-    assert conditions == ["labelled only", "teacher (FastSal-C, labelled half)", "labelled + pseudo-labelled",
-                          "hint + labelled", "hint + labelled + pseudo-labelled"]
-    for run in ("teacher_c", "labelled_s0", "labelled_pseudo_s0", "hint_labelled_s0", "hint_labelled_pseudo_s0"):
+    assert conditions == ["labelled only", "labelled only, 2× epochs", "labelled + pseudo-labelled", "hint + labelled",
+                          "hint + labelled + pseudo-labelled", "teacher (FastSal-C, labelled half)"]
+    runs = ("teacher_c", "labelled_s0", "labelled_long_s0", "labelled_pseudo_s0", "hint_labelled_s0",
+            "hint_labelled_pseudo_s0")
+    epochs = {run: len((tmp_path / "out" / run / "log.csv").read_text().splitlines()) - 1 for run in runs}
+    assert epochs == {"teacher_c": 1, "labelled_s0": 1, "labelled_long_s0": 2, "labelled_pseudo_s0": 1,
+                      "hint_labelled_s0": 1, "hint_labelled_pseudo_s0": 1}
+    for run in runs:
         assert (tmp_path / "out" / "eval" / run / "per_image.csv").is_file()
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert again.returncode == 0 and again.stdout.count("done already") == 7, again.stdout
+    assert again.returncode == 0 and again.stdout.count("done already") == 8, again.stdout

@@ -8,7 +8,8 @@ themselves resume an interrupted run from its last finished epoch):
   3. hint pretraining per seed: FastSal's hint model regresses the teacher's adaptation features
      adapt_0..3 (128/256/512/512 channels at H/2..H/16) on all 600 train images (images only, no labels).
   4. students per seed: FastSal-A on the labelled half; ± the pseudo-labelled half as extra images
-     (--pseudo_mode=extra); ± initialised from the seed's hint model.
+     (--pseudo_mode=extra); ± initialised from the seed's hint model; and the labelled half for twice the
+     epochs (as many optimiser steps as a run with the pseudo-labelled half).
   5. every model scored on the 100 OSIE validation images (protocol mit), per-image scores in
      <out_dir>/eval/<run>/per_image.csv; the table in <out_dir>/table.md.
 
@@ -73,15 +74,21 @@ def common_flags(init=None):
     return [f"--data_dir={FLAGS.data_dir}", *start, f"--size={FLAGS.size}", f"--batch_size={FLAGS.batch_size}"]
 
 
+# (table row, run name prefix, pseudo-labelled extra images, hint initialisation, epochs factor). With the
+# pseudo-labelled half an epoch has twice the steps: "labelled only, 2× epochs" takes as many steps.
+CONDITIONS = (
+    ("labelled only", "labelled", False, False, 1),
+    ("labelled only, 2× epochs", "labelled_long", False, False, 2),
+    ("labelled + pseudo-labelled", "labelled_pseudo", True, False, 1),
+    ("hint + labelled", "hint_labelled", False, True, 1),
+    ("hint + labelled + pseudo-labelled", "hint_labelled_pseudo", True, True, 1),
+)
+
+
 def student_runs():
-    """{run name: (seed, uses pseudo-labels, uses hint)} in table order."""
-    runs = {}
-    for hint in (False, True):
-        for pseudo in (False, True):
-            for seed in FLAGS.seeds:
-                name = ("hint_" if hint else "") + ("labelled_pseudo" if pseudo else "labelled") + f"_s{seed}"
-                runs[name] = (seed, pseudo, hint)
-    return runs
+    """{run name: (table row, seed, pseudo-labels, hint, epochs)} in table order."""
+    return {f"{prefix}_s{seed}": (title, seed, pseudo, hint, FLAGS.epochs * factor)
+            for title, prefix, pseudo, hint, factor in CONDITIONS for seed in FLAGS.seeds}
 
 
 def train_all(out):
@@ -102,10 +109,10 @@ def train_all(out):
                  ["training/pretrain.py", f"--out_dir={hint}", *common_flags(), f"--teacher={teacher / 'final.keras'}",
                   f"--teacher_outputs={HINT_LAYERS}", f"--epochs={FLAGS.hint_epochs}", f"--seed={seed}"]
                  + ([f"--split_file={FLAGS.hint_split}"] if FLAGS.hint_split else []))
-    for name, (seed, pseudo, hint) in student_runs().items():
+    for name, (_, seed, pseudo, hint, epochs) in student_runs().items():
         init = out / f"hint_s{seed}" / "final.keras" if hint else None
         command = ["training/finetune.py", f"--out_dir={out / name}", *common_flags(init), "--variant=A",
-                   f"--split_file={FLAGS.labelled_split}", f"--epochs={FLAGS.epochs}", f"--lr={FLAGS.lr}",
+                   f"--split_file={FLAGS.labelled_split}", f"--epochs={epochs}", f"--lr={FLAGS.lr}",
                    "--nss_weight=0", f"--seed={seed}"]
         if pseudo:
             command += [f"--pseudo_labels={labels}", "--pseudo_mode=extra"]
@@ -136,12 +143,10 @@ def main(argv):
     train_all(out)
     runs = student_runs()
     scores = evaluate_all(out, ["teacher_c", *runs])
-    groups = {"teacher (FastSal-C, labelled half)": ["teacher_c"]}
-    titles = {(False, False): "labelled only", (True, False): "labelled + pseudo-labelled",
-              (False, True): "hint + labelled", (True, True): "hint + labelled + pseudo-labelled"}
-    for name, (_, pseudo, hint) in runs.items():
-        groups.setdefault(titles[(pseudo, hint)], []).append(name)
-    groups = {"labelled only": groups.pop("labelled only"), **groups}
+    groups = {}
+    for name, (title, *_) in runs.items():
+        groups.setdefault(title, []).append(name)
+    groups["teacher (FastSal-C, labelled half)"] = ["teacher_c"]
     from fastsal_tf.evaluation.comparison import condition_table
 
     text = condition_table(scores, groups, baseline="labelled only", metrics=METRICS)
