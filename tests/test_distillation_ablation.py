@@ -51,6 +51,22 @@ def test_split_files_halve_the_packaged_train_split():
     assert halves[0]["validation"] == halves[1]["validation"] == packaged["validation"]
 
 
+def test_bad_inputs_are_named_before_any_training(test_data, tmp_path):
+    osie = test_data / "datasets" / "osie"
+    (tmp_path / "bad.json").write_text("{not json")
+    base = [sys.executable, str(PROGRAM), f"--out_dir={tmp_path / 'out'}"]
+    cases = [([f"--data_dir={tmp_path / 'nowhere'}"], f"--data_dir: {tmp_path / 'nowhere'} is not a folder"),
+             ([f"--data_dir={osie}", f"--labelled_split={tmp_path / 'bad.json'}"],
+              f"--labelled_split: {tmp_path / 'bad.json'}"),
+             ([f"--data_dir={osie}", f"--imagenet_weights={tmp_path / 'none.tflite'}"],
+              f"--imagenet_weights: {tmp_path / 'none.tflite'} is not a file")]
+    for flags, message in cases:
+        done = subprocess.run(base + flags, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "distillation_ablation: error: " + message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_whole_chain_on_the_fixture_and_resumes(test_data, tmp_path):
     osie = test_data / "datasets" / "osie"
@@ -76,3 +92,19 @@ def test_whole_chain_on_the_fixture_and_resumes(test_data, tmp_path):
         assert (tmp_path / "out" / "eval" / run / "per_image.csv").is_file()
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and again.stdout.count("done already") == 8, again.stdout
+
+
+def test_read_per_image_takes_the_model_row_and_names_a_bad_file(tmp_path):
+    from fastsal_tf.evaluation.comparison import read_per_image
+
+    path = tmp_path / "per_image.csv"
+    path.write_text("model,image_id,cc,nss,auc_judd,kld\nm,a,0.5,2.0,0.9,0.4\ncenter bias,a,0.3,1.0,0.7,1.2\n"
+                    "m,b,0.7,3.0,0.95,0.2\n")
+    assert read_per_image(path) == {"a": {"cc": 0.5, "nss": 2.0, "auc_judd": 0.9, "kld": 0.4},
+                                    "b": {"cc": 0.7, "nss": 3.0, "auc_judd": 0.95, "kld": 0.2}}
+    assert read_per_image(path, ("cc",), row="center bias") == {"a": {"cc": 0.3}}
+    with pytest.raises(ValueError, match=f"{path}: no row"):
+        read_per_image(path, ("cc", "sim"))
+    compare = ROOT / "benchmarks" / "compare_evaluations.py"
+    done = subprocess.run([sys.executable, str(compare), f"A={tmp_path / 'missing'}"], capture_output=True, text=True)
+    assert done.returncode == 2 and "compare_evaluations: error:" in done.stderr and "missing" in done.stderr

@@ -23,7 +23,6 @@ Example (the BUILD.md ablation; about 2 h on a 2-core CPU):
       --imagenet_weights=../shared/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite
 """
 
-import csv
 import pathlib
 import subprocess
 import sys
@@ -56,6 +55,28 @@ flags.DEFINE_integer("batch_size", 8, "batch size of every training run")
 flags.mark_flags_as_required(["data_dir"])
 
 
+class StepFailed(RuntimeError):
+    """A step's program exited with an error (its own message is printed above)."""
+
+
+def check_inputs():
+    """Raises ValueError naming the flag and file of a missing data folder, weights file or bad split JSON."""
+    from fastsal_tf.data.errors import DatasetError
+    from fastsal_tf.data.readers.osie import osie_split
+
+    if not pathlib.Path(FLAGS.data_dir).is_dir():
+        raise ValueError(f"--data_dir: {FLAGS.data_dir} is not a folder")
+    if FLAGS.imagenet_weights and not pathlib.Path(FLAGS.imagenet_weights).is_file():
+        raise ValueError(f"--imagenet_weights: {FLAGS.imagenet_weights} is not a file")
+    for flag in ("labelled_split", "unlabelled_split", "hint_split"):
+        path = FLAGS[flag].value
+        if path:
+            try:
+                osie_split(path)
+            except (OSError, DatasetError) as error:
+                raise ValueError(f"--{flag}: {error}") from error
+
+
 def run_step(name, done, command):
     """Runs `command` (a training program) unless the file `done` exists; prints its wall time."""
     if done.exists():
@@ -63,7 +84,9 @@ def run_step(name, done, command):
         return
     print(f"[{name}] {' '.join(command)}", flush=True)
     start = time.time()
-    subprocess.run([sys.executable, str(ROOT / command[0]), *command[1:]], check=True)
+    code = subprocess.run([sys.executable, str(ROOT / command[0]), *command[1:]]).returncode
+    if code:
+        raise StepFailed(f"step {name!r} failed (exit status {code}); rerunning the command resumes from it")
     print(f"[{name}] finished in {time.time() - start:.0f} s", flush=True)
 
 
@@ -122,6 +145,7 @@ def train_all(out):
 def evaluate_all(out, names):
     """Scores each run's final.keras on the validation split; returns {run: {image_id: {metric: value}}}."""
     from fastsal_tf.evaluation import run_evaluation, write_reports
+    from fastsal_tf.evaluation.comparison import read_per_image
 
     scores = {}
     for name in names:
@@ -131,27 +155,32 @@ def evaluate_all(out, names):
             report = run_evaluation(str(out / name / "final.keras"), "osie", FLAGS.data_dir, split="validation",
                                     split_file=FLAGS.labelled_split)
             write_reports(report, folder)
-        with open(folder / "per_image.csv", newline="") as file:
-            rows = [r for r in csv.DictReader(file) if r["model"] != "center bias"]
-        scores[name] = {r["image_id"]: {m: float(r[m]) for m in METRICS} for r in rows}
+        scores[name] = read_per_image(folder / "per_image.csv", METRICS)
     return scores
 
 
 def main(argv):
     del argv
+    from fastsal_tf.evaluation.comparison import condition_table
+    from fastsal_tf.evaluation.reports import write_atomic
+
     out = pathlib.Path(FLAGS.out_dir).resolve()
-    train_all(out)
+    try:
+        check_inputs()
+        train_all(out)
+    except (ValueError, StepFailed) as error:
+        print(f"distillation_ablation: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
     runs = student_runs()
     scores = evaluate_all(out, ["teacher_c", *runs])
     groups = {}
     for name, (title, *_) in runs.items():
         groups.setdefault(title, []).append(name)
     groups["teacher (FastSal-C, labelled half)"] = ["teacher_c"]
-    from fastsal_tf.evaluation.comparison import condition_table
-
     text = condition_table(scores, groups, baseline="labelled only", metrics=METRICS)
-    (out / "table.md").write_text(text)
+    write_atomic(out / "table.md", text)
     print(text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,11 +7,26 @@ images. A condition is a list of runs (its seeds).
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from fastsal_tf.evaluation.core import LABELS
+
+
+def read_per_image(path: str | os.PathLike, metrics: Sequence[str] = ("cc", "nss", "auc_judd", "kld"),
+                   row: str | None = None) -> dict[str, dict[str, float]]:
+    """{image id: {metric: value}} of one row of an evaluation's per_image.csv (default: the first row that
+    is not the center bias). Raises ValueError naming the file when the row or a metric is missing."""
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    names = [r["model"] for r in rows if r["model"] != "center bias"] if row is None else [row]
+    chosen = [r for r in rows if names and r["model"] == names[0]]
+    if not chosen or any(m not in chosen[0] for m in metrics):
+        raise ValueError(f"{path}: no row {row or 'besides the center bias'} with the metrics {list(metrics)}")
+    return {r["image_id"]: {m: float(r[m]) for m in metrics} for r in chosen}
 
 
 def per_image(scores: Mapping, runs: Sequence[str], metric: str) -> np.ndarray:
