@@ -11,7 +11,7 @@ import pytest
 
 from fastsal_tf.models import build_fastsal
 from fastsal_tf.train.finetune import FinetuneConfig, initial_network
-from fastsal_tf.train.pretrain import PretrainConfig, network_from_hint, pretrain, transfer_weights
+from fastsal_tf.train.pretrain import PretrainConfig, network_from, pretrain, transfer_weights
 from fastsal_tf.train.teachers import hint_shapes, load_teacher, salgan_like_vgg_teacher
 from fastsal_tf.weights.imagenet import backbone_layer_names
 
@@ -76,6 +76,25 @@ def test_finetune_init_from_hint_model(run, hint):
             np.testing.assert_array_equal(a, b)
 
 
+def test_finetune_init_from_a_trained_fastsal_of_another_variant_or_size(tmp_path):
+    """--init=A.keras --variant=C gives C with A's backbone (not A itself); the same variant at another size
+    is rebuilt at the training size with every weight; the same variant and size is the model itself."""
+    network_a = build_fastsal("A", (*SIZE, 3))
+    network_a.get_layer("Conv1").kernel.assign(np.full(network_a.get_layer("Conv1").kernel.shape, 0.5, np.float32))
+    path = tmp_path / "a.keras"
+    network_a.save(path)
+    init = lambda variant, size: initial_network(FinetuneConfig(out_dir="unused", data_dir="unused", variant=variant,
+                                                                size=size, init=str(path)))
+    c = init("C", SIZE)
+    assert c.name == "fastsal_C"
+    np.testing.assert_array_equal(c.get_layer("Conv1").kernel.numpy(), 0.5)
+    a_bigger = init("A", (96, 128))
+    assert a_bigger.input_shape[1:3] == (96, 128)
+    for x, y in zip(a_bigger.get_weights(), network_a.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert init("A", SIZE).input_shape[1:3] == SIZE
+
+
 def test_transfer_weights_into_c_and_a(hint):
     backbone = {name for pair in backbone_layer_names() for name in pair}
     adapt = {f"adapt_{i}" for i in range(4)}
@@ -88,8 +107,12 @@ def test_transfer_weights_into_c_and_a(hint):
     np.testing.assert_array_equal(network_a.get_layer("block_3_expand").kernel.numpy(),
                                   hint.get_layer("block_3_expand").kernel.numpy())
     assert not np.array_equal(network_a.get_layer("adapt_3").kernel.numpy(), hint.get_layer("adapt_3").kernel.numpy())
+    network_c_from_a = network_from(network_a, "C")  # a trained A hands its backbone to C
+    np.testing.assert_array_equal(network_c_from_a.get_layer("block_16_project").kernel.numpy(),
+                                  network_a.get_layer("block_16_project").kernel.numpy())
+    assert network_c_from_a.name == "fastsal_C"
     with pytest.raises(ValueError, match="hint-pretrained"):
-        network_from_hint(network_a, "C")
+        network_from(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="other"), "C")
 
 
 def test_teacher_shape_mismatch_is_a_clear_error(tmp_path):

@@ -20,7 +20,8 @@ flags.DEFINE_string("train_split", "train", "training split")
 flags.DEFINE_string("val_split", "validation", "validation split")
 flags.DEFINE_enum("variant", "A", ["A", "C"], "FastSal variant")
 flags.DEFINE_string("size", "192x256", "network input HxW (multiples of 32)")
-flags.DEFINE_string("init", "imagenet", "'imagenet', 'none', or a .keras model to start from (e.g. hint-pretrained)")
+flags.DEFINE_string("init", "imagenet", "'imagenet', 'none', or a .keras model to start from: hint-pretrained, or a "
+                    "FastSal of either variant (another variant hands over its backbone only)")
 flags.DEFINE_string("imagenet_weights", "", "MobileNetV2 LiteRT classifier (.tflite) for --init=imagenet")
 flags.DEFINE_enum("objective", "kld_cc", ["kld_cc", "salgan", "deepgaze"],
                   "kld_cc: KLD + CC on the prob output; salgan: paper eq. 2 (BCE on the map output); "
@@ -40,6 +41,7 @@ flags.DEFINE_enum("schedule", "cosine", ["cosine", "paper", "constant"], "paper:
 flags.DEFINE_integer("epochs", 30, "epochs (paper: 100)")
 flags.DEFINE_integer("batch_size", 8, "global batch size")
 flags.DEFINE_bool("augment", True, "flip, random resized crop and photometric jitter")
+flags.DEFINE_float("crop_min_area", 0.7, "smallest random crop as a fraction of the image area (1: no crop)")
 flags.DEFINE_bool("freeze_backbone", False, "train only the decoder")
 flags.DEFINE_enum("freeze_batchnorm", "backbone", ["backbone", "all", "none"], "BatchNorm layers run in inference mode")
 flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute (GPUs)")

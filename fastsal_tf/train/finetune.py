@@ -39,7 +39,7 @@ class FinetuneConfig:
     val_split: str = "validation"
     variant: str = "A"
     size: tuple[int, int] = (192, 256)
-    init: str = "imagenet"  # "imagenet", "none", or a .keras model (e.g. a hint-pretrained network)
+    init: str = "imagenet"  # "imagenet", "none", or a .keras model: hint-pretrained or a FastSal A / C
     imagenet_weights: str = ""  # a MobileNetV2 LiteRT classifier (.tflite) for init="imagenet"
     objective: str = "kld_cc"
     use_ground_truth: bool = True
@@ -55,6 +55,7 @@ class FinetuneConfig:
     epochs: int = 30
     batch_size: int = 8
     augment: bool = True
+    crop_min_area: float = 0.7  # smallest random crop, fraction of the image area; 1.0: no crop
     freeze_backbone: bool = False
     freeze_batchnorm: str = "backbone"
     mixed_precision: bool = False
@@ -112,7 +113,10 @@ def datasets(config):
     train_examples = read_examples(config, config.train_split)
     common = dict(size=tuple(config.size), sigma_px=density_sigma(config), batch_size=config.batch_size,
                   seed=config.seed, cache=config.cache)
-    augmentation = Augmentation(crop_scale=(0.7, 1.0), brightness=0.1, contrast=0.1, saturation=0.1) \
+    if not 0 < config.crop_min_area <= 1:
+        raise ValueError(f"crop_min_area must be in (0, 1], got {config.crop_min_area}")
+    crop_scale = None if config.crop_min_area == 1 else (config.crop_min_area, 1.0)
+    augmentation = Augmentation(crop_scale=crop_scale, brightness=0.1, contrast=0.1, saturation=0.1) \
         if config.augment else None
     training = PipelineConfig(augment=augmentation, shuffle=True, drop_remainder=True, shuffle_buffer=1000, **common)
     val = build_pipeline(read_examples(config, config.val_split), PipelineConfig(**common)).map(fit_pairs)
@@ -140,11 +144,11 @@ def initial_network(config):
     """The network to fine-tune, built and initialised as config.init says."""
     if config.init not in ("imagenet", "none"):
         loaded = keras.saving.load_model(config.init)
-        if loaded.name != "fastsal_hint":
+        if loaded.name == f"fastsal_{config.variant}" and tuple(loaded.input_shape[1:3]) == tuple(config.size):
             return loaded
-        from fastsal_tf.train.pretrain import network_from_hint  # a hint-pretrained model: build the variant from it
+        from fastsal_tf.train.pretrain import network_from  # hint model, other variant or size: copy by name
 
-        return network_from_hint(loaded, config.variant, tuple(config.size))
+        return network_from(loaded, config.variant, tuple(config.size))
     settings = dict(TF_NATIVE)
     if config.init == "imagenet":
         if not config.imagenet_weights:

@@ -8,7 +8,7 @@ Outputs in config.out_dir: best.keras (lowest val_loss), final.keras (both the h
 interrupted run from its last finished epoch), config.json.
 
 The hint model's layer names are FastSal-C's (backbone and adapt_0..3) and FastSal-A's backbone, so
-`training/finetune.py --init=out_dir/best.keras --variant=A|C` starts from it: `network_from_hint` builds
+`training/finetune.py --init=out_dir/best.keras --variant=A|C` starts from it: `network_from` builds
 the variant with the hint model's settings and `transfer_weights` copies every layer by name.
 """
 
@@ -134,17 +134,20 @@ def transfer_weights(src, dst):
     return copied
 
 
-def network_from_hint(hint_model, variant, size=None):
-    """FastSal `variant` built with the hint model's settings (padding, BatchNorm epsilon, pixel-shuffle
-    order, normalisation) at `size` (default the hint model's), initialised from it by layer name."""
-    if hint_model.name != HINT_MODEL_NAME:
-        raise ValueError(f"expected a hint-pretrained model ({HINT_MODEL_NAME!r}), got {hint_model.name!r}")
-    settings = describe(hint_model)
+def network_from(source, variant, size=None):
+    """FastSal `variant` at `size` (default the source's) built with the settings of `source` (padding,
+    BatchNorm epsilon, pixel-shuffle order, normalisation) and initialised from it by layer name.
+    `source` is a hint-pretrained model or a FastSal model of either variant (A → C or C → A carries the
+    backbone only: the adaptation layers and logits have other widths)."""
+    if source.name not in (HINT_MODEL_NAME, "fastsal_A", "fastsal_C"):
+        raise ValueError(f"expected a hint-pretrained model ({HINT_MODEL_NAME!r}) or a FastSal model, "
+                         f"got {source.name!r}")
+    settings = describe(source)
     shape = (*size, 3) if size else settings["input_shape"]
     network = build_fastsal(variant, shape, **{k: settings[k] for k in ("padding", "bn_epsilon", "pixel_shuffle",
                                                                           "normalization")})
-    if not transfer_weights(hint_model, network):
-        raise ValueError("no layer of the hint model matches the FastSal network")
+    if not transfer_weights(source, network):
+        raise ValueError(f"no layer of {source.name!r} matches the FastSal network")
     return network
 
 
