@@ -16,7 +16,8 @@ from fastsal_tf.models import build_fastsal
 from fastsal_tf.train.callbacks import StopOnNaN, TrainingDivergedError
 from fastsal_tf.train.finetune import FinetuneConfig, datasets, finetune
 from fastsal_tf.train.objectives import Objective
-from fastsal_tf.train.setup import freeze, learning_rate
+from fastsal_tf.train.setup import backbone_variables, freeze, learning_rate, make_optimizer
+from fastsal_tf.train.trainers import SaliencyTrainer
 
 
 def config(test_data, tmp_path, **overrides):
@@ -137,6 +138,134 @@ def test_bad_settings_are_clear_errors(test_data, tmp_path):
         with pytest.raises(ValueError, match="crop_min_area"):
             finetune(config(test_data, tmp_path, crop_min_area=area, out_dir=str(tmp_path / "crop")))
     assert not (tmp_path / "crop").exists()  # refused before anything is written
+
+
+def test_paper_schedule_drops_tenfold_at_epochs_15_30_60():
+    schedule = learning_rate("paper", 0.01, steps_per_epoch=10, epochs=100)
+    rates = [float(schedule(step)) for step in (0, 149, 151, 299, 301, 599, 601)]
+    np.testing.assert_allclose(rates, [0.01, 0.01, 0.001, 0.001, 1e-4, 1e-4, 1e-5], rtol=1e-6)
+
+
+def test_objectives_match_their_definitions():
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(2, 8, 8, 1)), tf.float32)
+    prob = tf.reshape(tf.nn.softmax(tf.reshape(logits, (2, -1))), (2, 8, 8, 1))
+    density = rng.uniform(size=(2, 8, 8, 1)).astype(np.float32)
+    density /= density.sum(axis=(1, 2, 3), keepdims=True)
+    teacher = rng.uniform(size=(2, 8, 8, 1)).astype(np.float32)
+    outputs = {"logits": logits, "prob": prob}
+    kld = np.mean([np.sum(d * np.log(2.220446049250313e-16 + d / (p + 2.220446049250313e-16)))
+                   for d, p in zip(density, prob.numpy())])
+    cc = np.mean([np.corrcoef(d.ravel(), p.ravel())[0, 1] for d, p in zip(density, prob.numpy())])
+    got = Objective("kld_cc", cc_weight=0.5)({"density": density}, outputs)
+    np.testing.assert_allclose(float(got), kld + 0.5 * (1 - cc), rtol=1e-5)
+    fixations = np.zeros((2, 8, 8, 1), np.float32)
+    fixations[0, 2, 3], fixations[0, 5, 5], fixations[1, 7, 0] = 1, 1, 1
+    nss = np.mean([((p - p.mean()) / p.std(ddof=1))[f > 0].mean() for p, f in zip(prob.numpy(), fixations)])
+    with_nss = Objective("kld_cc", cc_weight=0.5, nss_weight=0.2)({"density": density, "fixation_map": fixations},
+                                                                  outputs)
+    np.testing.assert_allclose(float(with_nss), kld + 0.5 * (1 - cc) - 0.2 * nss, rtol=1e-5)
+    sig = 1 / (1 + np.exp(-logits.numpy()))
+    bce = lambda t: np.mean(-(t * np.log(sig) + (1 - t) * np.log(1 - sig)))  # noqa: E731
+    both = Objective("salgan", use_teacher=True)({"density_max1": density / density.max(), "teacher": teacher}, outputs)
+    np.testing.assert_allclose(float(both), bce(density / density.max()) + bce(teacher), rtol=1e-5)
+    with pytest.raises(ValueError, match="teacher"):
+        Objective("salgan", use_teacher=True)({"density_max1": density}, outputs)
+    with pytest.raises(ValueError, match="ground truth, the teacher"):
+        Objective("kld_cc", use_ground_truth=False)
+
+
+def test_freeze_backbone_and_batchnorm():
+    model = build_fastsal("A", (64, 64, 3))
+    freeze(model, backbone=False, batchnorm="backbone")
+    assert not model.get_layer("block_3_expand_BN").trainable and model.get_layer("block_3_expand").trainable
+    assert model.get_layer("dec2_expand_BN").trainable
+    freeze(model, backbone=True, batchnorm="all")
+    assert not model.get_layer("block_3_expand").trainable and not model.get_layer("dec2_expand_BN").trainable
+    assert model.get_layer("adapt_1").trainable and model.get_layer("logits").trainable
+
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_backbone_lr_scale_slows_only_the_backbone(name):
+    """One step from zero momentum: Adam moves every weight with a non-zero gradient by lr (sign of the
+    gradient), SGD by lr × gradient, so the backbone's steps are lr_scale times what the same gradient
+    gives the decoder without a scale."""
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    density = np.full((2, 64, 64, 1), 1 / 4096, np.float32)
+    density[:, :16] *= 3
+    density /= density.sum(axis=(1, 2, 3), keepdims=True)
+    start = build_fastsal("A", (64, 64, 3)).get_weights()
+
+    def steps(scale):
+        network = build_fastsal("A", (64, 64, 3))
+        network.set_weights(start)
+        freeze(network, batchnorm="all")
+        trainer = SaliencyTrainer(network, Objective("kld_cc"))
+        trainer.compile(optimizer=make_optimizer(name, 1e-2, backbone_variables(network), scale))
+        trainer.train_on_batch(images, {"density": density})
+        return {v.path: v.numpy() - w for v, w in zip(network.weights, start)}
+
+    plain, slow = steps(1.0), steps(0.1)
+    backbone = {v.path for v in backbone_variables(build_fastsal("A", (64, 64, 3)))}
+    assert backbone and len(backbone) < len(plain)
+    for path in plain:
+        expected = plain[path] * (0.1 if path in backbone else 1.0)
+        np.testing.assert_allclose(slow[path], expected, rtol=1e-3, atol=1e-7)
+    if name == "adam":
+        moved = np.abs(plain["Conv1/kernel"])[np.abs(plain["Conv1/kernel"]) > 0]  # lr·|g| / (|g| + eps)
+        assert moved.max() <= 1e-2 * (1 + 1e-5) and np.median(moved) > 0.99e-2
+    with pytest.raises(ValueError, match="learning-rate scale"):
+        make_optimizer(name, 1e-2, backbone, -1.0)
+
+MIRRORED = textwrap.dedent("""
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from fastsal_tf.models import build_fastsal
+    from fastsal_tf.train.objectives import Objective
+    from fastsal_tf.train.setup import freeze
+    from fastsal_tf.train.trainers import SaliencyTrainer
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (8, 64, 64, 3)).astype(np.float32)
+    density = rng.uniform(size=(8, 64, 64, 1)).astype(np.float32)
+    density /= density.sum(axis=(1, 2, 3), keepdims=True)
+    data = tf.data.Dataset.from_tensor_slices((images, {"density": density})).batch(4)
+    keras.utils.set_random_seed(1)
+    weights = build_fastsal("A", (64, 64, 3)).get_weights()
+
+    def losses(strategy):
+        with strategy.scope():
+            network = build_fastsal("A", (64, 64, 3))
+            network.set_weights(weights)
+            freeze(network, batchnorm="all")
+            trainer = SaliencyTrainer(network, Objective("kld_cc"))
+            trainer.compile(optimizer=keras.optimizers.SGD(0.05))
+        return [trainer.train_on_batch(x, y, return_dict=True)["loss"] for x, y in list(data) * 2]
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    print("LOSSES", losses(tf.distribute.get_strategy()), losses(mirrored))
+""")
+
+
+def test_mirrored_strategy_matches_default_strategy():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(l for l in done.stdout.splitlines() if l.startswith("LOSSES"))
+    default, mirrored = eval(line[len("LOSSES"):].replace("] [", "], ["))
+    assert len(default) == 4 and default[-1] < default[0]
+    np.testing.assert_allclose(mirrored, default, rtol=1e-4)
+
+
+def test_missing_data_fails_before_writing_anything(tmp_path):
+    with pytest.raises(ValueError, match="fixations.mat"):
+        finetune(FinetuneConfig(out_dir=str(tmp_path / "run"), data_dir=str(tmp_path / "no_osie"), init="none"))
+    assert not (tmp_path / "run").exists()
 
 
 def test_without_crops_training_images_keep_the_whole_frame(test_data, tmp_path):

@@ -22,7 +22,8 @@ from fastsal_tf.data.registry import get_reader, read_dataset
 from fastsal_tf.models import TF_NATIVE, build_fastsal
 from fastsal_tf.train import callbacks as cb
 from fastsal_tf.train.objectives import Objective
-from fastsal_tf.train.setup import freeze, learning_rate, make_optimizer, make_strategy, seed_everything
+from fastsal_tf.train.setup import (backbone_variables, freeze, learning_rate, make_optimizer, make_strategy,
+                                    seed_everything)
 from fastsal_tf.train.trainers import SaliencyTrainer, fit_pairs
 from fastsal_tf.weights.imagenet import load_tflite_imagenet, tflite_normalization
 
@@ -51,6 +52,7 @@ class FinetuneConfig:
     sigma_px: float | None = None  # density sigma in stored-image pixels; None: 1 degree if known, else 24
     optimizer: str = "adam"
     lr: float = 3e-4
+    backbone_lr_scale: float = 1.0  # the backbone steps with lr × this (discriminative fine-tuning)
     schedule: str = "cosine"
     epochs: int = 30
     batch_size: int = 8
@@ -175,7 +177,8 @@ def finetune(config, extra_callbacks=()):
         freeze(network, config.freeze_backbone, config.freeze_batchnorm)
         trainer = SaliencyTrainer(network, config.objective_spec())
         lr = learning_rate(config.schedule, config.lr, steps_per_epoch, config.epochs)
-        trainer.compile(optimizer=make_optimizer(config.optimizer, lr))
+        trainer.compile(optimizer=make_optimizer(config.optimizer, lr, backbone_variables(network),
+                                                 config.backbone_lr_scale))
     callbacks = [cb.StopOnNaN(), keras.callbacks.BackupAndRestore(str(out / "backup")),
                  cb.SaveBestNetwork(out / "best.keras", config.monitor),
                  keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),

@@ -44,13 +44,54 @@ def learning_rate(schedule, base_lr, steps_per_epoch, epochs):
     raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
 
 
-def make_optimizer(name, lr):
-    """"sgd": SGD with momentum 0.9 (the paper's optimiser); "adam": Adam."""
-    if name == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9)
-    if name == "adam":
-        return keras.optimizers.Adam(lr)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+class _ScaledSteps:
+    """Mixin for a Keras optimizer: the step of each variable in `scaled` (Keras variables) uses
+    learning rate × `scale`; the other variables use the learning rate."""
+
+    def __init__(self, *args, scaled=(), scale=1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._scaled_ids = {id(v) for v in scaled}
+        self._scale = float(scale)
+
+    def build(self, variables):
+        super().build(variables)
+        self._step_scales = [self._scale if id(v) in self._scaled_ids else 1.0 for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        scale = self._step_scales[self._get_variable_index(variable)]
+        return super().update_step(gradient, variable, learning_rate if scale == 1.0 else learning_rate * scale)
+
+
+class ScaledStepAdam(_ScaledSteps, keras.optimizers.Adam):
+    pass
+
+
+class ScaledStepSGD(_ScaledSteps, keras.optimizers.SGD):
+    pass
+
+
+def make_optimizer(name, lr, scaled_variables=(), lr_scale=1.0):
+    """"sgd": SGD with momentum 0.9 (the paper's optimiser); "adam": Adam. The variables in
+    scaled_variables step with lr × lr_scale (e.g. a backbone fine-tuned more gently than the decoder)."""
+    if not lr_scale >= 0:
+        raise ValueError(f"the learning-rate scale must be >= 0, got {lr_scale}")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    if lr_scale == 1.0 or not scaled_variables:
+        return keras.optimizers.SGD(lr, momentum=0.9) if name == "sgd" else keras.optimizers.Adam(lr)
+    scaled = dict(scaled=scaled_variables, scale=lr_scale)
+    return ScaledStepSGD(lr, momentum=0.9, **scaled) if name == "sgd" else ScaledStepAdam(lr, **scaled)
+
+
+def backbone_layer_set():
+    """Names of the MobileNetV2 backbone layers of a FastSal network."""
+    return {name for pair in backbone_layer_names() for name in pair}
+
+
+def backbone_variables(network):
+    """The trainable variables of the MobileNetV2 backbone layers of a FastSal network."""
+    encoder = backbone_layer_set()
+    return [v for layer in network.layers if layer.name in encoder for v in layer.trainable_weights]
 
 
 def freeze(network, backbone=False, batchnorm="backbone"):
@@ -59,7 +100,7 @@ def freeze(network, backbone=False, batchnorm="backbone"):
     with its stored statistics (Keras 3), which keeps small-batch fine-tuning stable."""
     if batchnorm not in ("backbone", "all", "none"):
         raise ValueError(f"batchnorm freezing must be 'backbone', 'all' or 'none', got {batchnorm!r}")
-    encoder = {name for pair in backbone_layer_names() for name in pair}
+    encoder = backbone_layer_set()
     for layer in network.layers:
         in_backbone = layer.name in encoder
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
