@@ -134,10 +134,17 @@ def test_bad_settings_are_clear_errors(test_data, tmp_path):
         finetune(config(test_data, tmp_path, batch_size=64))
     with pytest.raises(ValueError, match="schedule"):
         learning_rate("step", 0.1, 10, 10)
-    for area in (0.0, 1.5):
-        with pytest.raises(ValueError, match="crop_min_area"):
-            finetune(config(test_data, tmp_path, crop_min_area=area, out_dir=str(tmp_path / "crop")))
-    assert not (tmp_path / "crop").exists()  # refused before anything is written
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip")
+    refused = [(dict(crop_min_area=0.0), "crop_min_area"), (dict(crop_min_area=1.5), "crop_min_area"),
+               (dict(backbone_lr_scale=-1.0), "learning-rate scale"),
+               (dict(init=str(tmp_path / "missing.keras")), "init model not found: .*missing.keras"),
+               (dict(init=str(corrupt)), "init .*corrupt.keras: not a loadable"),
+               (dict(init="imagenet"), "imagenet_weights")]
+    for overrides, message in refused:
+        with pytest.raises(ValueError, match=message):
+            finetune(config(test_data, tmp_path, out_dir=str(tmp_path / "refused"), **overrides))
+        assert not (tmp_path / "refused").exists()  # refused before anything is written
 
 
 def test_paper_schedule_drops_tenfold_at_epochs_15_30_60():

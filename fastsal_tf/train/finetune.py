@@ -145,7 +145,12 @@ def datasets(config):
 def initial_network(config):
     """The network to fine-tune, built and initialised as config.init says."""
     if config.init not in ("imagenet", "none"):
-        loaded = keras.saving.load_model(config.init)
+        if not pathlib.Path(config.init).is_file():
+            raise ValueError(f"init model not found: {config.init}")
+        try:
+            loaded = keras.saving.load_model(config.init)
+        except Exception as error:  # Keras raises many types for a file that is not a model
+            raise ValueError(f"init {config.init}: not a loadable .keras model ({type(error).__name__})") from None
         if loaded.name == f"fastsal_{config.variant}" and tuple(loaded.input_shape[1:3]) == tuple(config.size):
             return loaded
         from fastsal_tf.train.pretrain import network_from  # hint model, other variant or size: copy by name
@@ -168,10 +173,7 @@ def finetune(config, extra_callbacks=()):
     seed_everything(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    train, val, steps_per_epoch = datasets(config)  # bad data fails here, before anything is written
-    out = pathlib.Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    train, val, steps_per_epoch = datasets(config)
     with make_strategy(config.strategy).scope():
         network = initial_network(config)
         freeze(network, config.freeze_backbone, config.freeze_batchnorm)
@@ -179,6 +181,9 @@ def finetune(config, extra_callbacks=()):
         lr = learning_rate(config.schedule, config.lr, steps_per_epoch, config.epochs)
         trainer.compile(optimizer=make_optimizer(config.optimizer, lr, backbone_variables(network),
                                                  config.backbone_lr_scale))
+    out = pathlib.Path(config.out_dir)  # bad data, settings or init fail above, before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
     callbacks = [cb.StopOnNaN(), keras.callbacks.BackupAndRestore(str(out / "backup")),
                  cb.SaveBestNetwork(out / "best.keras", config.monitor),
                  keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
