@@ -204,6 +204,43 @@ def test_output_to_label_conversions():
     np.testing.assert_allclose(output_to_label(softmax, "prob", "map"), softmax / softmax.max())
 
 
+def test_ensemble_teacher_is_the_mean_of_its_members(images, fastsal_teacher, tmp_path):
+    keras.utils.set_random_seed(1)
+    second = build_fastsal("A", (64, 64, 3))
+    logits = second.get_layer("logits")
+    logits.set_weights([logits.kernel.numpy() * 3000.0, logits.bias.numpy()])
+    (tmp_path / "b").mkdir()
+    second.save(tmp_path / "b" / "tiny_fastsal.keras")
+    spec = f"{fastsal_teacher[0]},{tmp_path / 'b' / 'tiny_fastsal.keras'}"
+    report = pseudo_label(config(tmp_path / "out", spec, images=str(images), label_kind="prob", label_format="float16"))
+    assert report.teacher.startswith("ensemble:") and report.teacher.endswith("+b/tiny_fastsal")
+    assert report.teacher_version.startswith("sha256:")
+    gaps = []
+    for record in read_all(tmp_path / "out")[0]:
+        image_id = record["id"].decode()
+        probs = [expected_outputs(m, images, image_id)["prob"] for m in (fastsal_teacher[1], second)]
+        label = record["label"][..., 0].astype(np.float64)
+        label /= label.sum()  # float16 storage: renormalise as the reader of a prob label does
+        np.testing.assert_allclose(label, (probs[0] + probs[1]) / 2, rtol=2e-3, atol=1e-7)
+        gaps.append(np.abs(probs[0] - probs[1]).max() / probs[0].max())
+    assert min(gaps) > 0.1  # the members disagree, so the mean is a real check
+
+
+def test_ensemble_teacher_bad_members(images, fastsal_teacher, tmp_path):
+    other = tmp_path / "other.keras"
+    build_fastsal("A", (32, 64, 3)).save(other)
+    with pytest.raises(ValueError, match=r"different input frames \[\(32, 64\), \(64, 64\)\]"):
+        pseudo_label(config(tmp_path / "o1", f"{fastsal_teacher[0]},{other}", images=str(images)))
+    write_maps(tmp_path / "maps", IDS)
+    with pytest.raises(ValueError, match=r"maps: a folder of maps cannot be an ensemble member"):
+        pseudo_label(config(tmp_path / "o2", f"{fastsal_teacher[0]},{tmp_path / 'maps'}", images=str(images)))
+    with pytest.raises(ValueError, match="each teacher once"):
+        pseudo_label(config(tmp_path / "o3", f"{fastsal_teacher[0]},{fastsal_teacher[0]}", images=str(images)))
+    with pytest.raises(ValueError, match=r"missing.keras: teacher not found"):
+        pseudo_label(config(tmp_path / "o4", f"{fastsal_teacher[0]},{tmp_path / 'missing.keras'}", images=str(images)))
+    assert not [p for p in tmp_path.iterdir() if p.name in ("o1", "o2", "o3", "o4")]  # nothing written
+
+
 def test_savedmodel_and_tflite_teachers(images, tmp_path):
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(1, 3, padding="same", name="conv")(keras.layers.Rescaling(1 / 255.0)(inputs))

@@ -1,14 +1,17 @@
 """Pseudo-label images with a saliency teacher into sharded TFRecords (fastsal_tf.data.pseudo_labels).
 
 The teacher: a .keras model (FastSal or any model with a saliency-map output), a SavedModel directory, a
-LiteRT .tflite file, or a folder of precomputed maps matched to the images by file stem. What is stored
-(label kind, resolution, format, provenance) is described in fastsal_tf/train/pseudo_label.py.
+LiteRT .tflite file, a folder of precomputed maps matched to the images by file stem, or an ensemble of
+models separated by commas (the label is the mean of theirs). What is stored (label kind, resolution,
+format, provenance) is described in fastsal_tf/train/pseudo_label.py.
 
 Examples (4 machines, each labelling one shard; shard i takes images i, i+4, ... of the sorted list):
   python training/pseudo_label.py --teacher=runs/teacher_c/best.keras --images=coco/unlabelled \
       --out_dir=labels/coco_c --num_shards=4 --shard_index=0 --teacher_name=fastsal_c --teacher_version=run7
   python training/pseudo_label.py --teacher=maps/ --dataset=osie --data_dir=../shared/data/osie \
       --split=train --out_dir=labels/osie --label_kind=map
+  python training/pseudo_label.py --teacher=runs/a_s0/final.keras,runs/a_s1/final.keras --dataset=osie \
+      --data_dir=../shared/data/osie --split=train --out_dir=labels/osie_ensemble --label_format=float16
 Finished shards are skipped when the command is rerun; without --shard_index every shard is labelled here.
 """
 
@@ -18,7 +21,8 @@ import time
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("teacher", None, "a .keras / .tflite file, a SavedModel directory, or a folder of maps")
+flags.DEFINE_string("teacher", None, "a .keras / .tflite file, a SavedModel directory, a folder of maps, "
+                    "or several models separated by commas (their mean label)")
 flags.DEFINE_string("out_dir", None, "output folder for <prefix>-<i>-of-<N>.tfrecord shards")
 flags.DEFINE_string("images", "", "a folder of images to label (or --dataset)")
 flags.DEFINE_string("dataset", "", "a dataset name (fastsal_tf.data.registry) to label, with --data_dir and --split")

@@ -15,7 +15,10 @@ Teachers (`teacher`):
   * a SavedModel directory (its serving_default signature, same convention);
   * a LiteRT .tflite file (run with ai_edge_litert's Interpreter; quantised inputs and outputs handled);
   * a folder of precomputed maps (grayscale images, 8 or 16 bit, or .npy float arrays) matched to the
-    images by file stem.
+    images by file stem;
+  * an ensemble: several model teachers separated by commas ("a.keras,b.keras,c.tflite"), all taking the
+    same input frame; the label is the mean of the members' labels, each converted to `label_kind` first
+    (a mean of probability maps is a probability map, a mean of [0, 1] maps lies in [0, 1]).
 The output is chosen by name (`teacher_output`, else by the kind it holds: "map"/"saliency"/"sigmoid",
 "logits", "prob"), preferring the one matching `label_kind`; a single output of another name is classified
 from its values.
@@ -368,6 +371,32 @@ class MapFolderTeacher:
         return values
 
 
+class EnsembleTeacher:
+    """The mean label of several model teachers that take the same input frame."""
+
+    output_name = "ensemble"
+    output_kind = None
+
+    def __init__(self, members, sources):
+        frames = {tuple(m.input_hw) for m in members}
+        if len(frames) > 1:
+            raise ValueError(f"{','.join(sources)}: ensemble members take different input frames "
+                             f"{sorted(frames)}; use teachers of one input size")
+        self.members = members
+        self.sources = sources
+        self.input_hw = members[0].input_hw
+        limits = [m.batch_limit for m in members if m.batch_limit]
+        self.batch_limit = min(limits) if limits else None
+
+    def label(self, frames, label_kind):
+        per_member = [m.label(frames, label_kind) for m in self.members]
+        shapes = {tuple(labels[0].shape) for labels in per_member}
+        if len(shapes) > 1:
+            raise ValueError(f"{','.join(self.sources)}: ensemble members give labels of different sizes "
+                             f"{sorted(shapes)}")
+        return [np.mean(labels, axis=0) for labels in zip(*per_member)]
+
+
 def _file_version(path):
     path = pathlib.Path(path)
     file = path / "saved_model.pb" if path.is_dir() else path
@@ -380,9 +409,33 @@ def _file_version(path):
     return f"sha256:{digest.hexdigest()[:16]}"
 
 
+def teacher_provenance(spec):
+    """Default (name, version) of a teacher: its file stem (a folder: its name) and the sha256 of its file; an
+    ensemble is named "ensemble:" + its members' "<folder>/<stem>" joined by "+", its version hashes theirs."""
+    sources = [s.strip() for s in os.fspath(spec).split(",")]
+    paths = [pathlib.Path(s) for s in sources]
+    if len(paths) == 1:
+        path, = paths
+        return (path.name if path.is_dir() else path.stem), _file_version(path)
+    versions = [_file_version(p) for p in paths]
+    name = "ensemble:" + "+".join(f"{p.parent.name}/{p.name if p.is_dir() else p.stem}" for p in paths)
+    digest = hashlib.sha256(" ".join(versions).encode()).hexdigest()[:16]
+    return name, (f"sha256:{digest}" if all(versions) else "")
+
+
 def load_map_teacher(path, label_kind="prob", output="", input_size=(192, 256)):
-    """A saliency teacher from a .keras / .tflite file, a SavedModel directory or a folder of maps."""
+    """A saliency teacher from a .keras / .tflite file, a SavedModel directory, a folder of maps, or several
+    model teachers separated by commas (an EnsembleTeacher)."""
     source = os.fspath(path)
+    if "," in source:
+        sources = [s.strip() for s in source.split(",")]
+        if len(sources) != len(set(sources)) or not all(sources):
+            raise ValueError(f"{source}: an ensemble lists each teacher once, separated by commas")
+        members = [load_map_teacher(s, label_kind, output, input_size) for s in sources]
+        folders = [s for s, m in zip(sources, members) if isinstance(m, MapFolderTeacher)]
+        if folders:
+            raise ValueError(f"{', '.join(folders)}: a folder of maps cannot be an ensemble member (only models)")
+        return EnsembleTeacher(members, sources)
     file = pathlib.Path(source)
     if file.is_dir():
         if (file / "saved_model.pb").is_file():
@@ -531,9 +584,9 @@ def pseudo_label(config, progress: Callable[[int, int], None] | None = None):
     """
     config.check()
     items = list_inputs(config)
-    teacher_path = pathlib.Path(config.teacher)
-    name = config.teacher_name or (teacher_path.name if teacher_path.is_dir() else teacher_path.stem)
-    version = config.teacher_version or _file_version(teacher_path)
+    default_name, default_version = teacher_provenance(config.teacher)
+    name = config.teacher_name or default_name
+    version = config.teacher_version or default_version
     out = pathlib.Path(config.out_dir)
     _check_out_dir(out, config.prefix, config.num_shards)
     indices = range(config.num_shards) if config.shard_index is None else [config.shard_index]
