@@ -116,6 +116,35 @@ def test_pseudo_labelled_images_extend_the_labelled_set(test_data, tmp_path):
     assert not (tmp_path / "nss").exists()
 
 
+
+def test_teacher_mode_trains_with_teacher_maps_and_validates_on_ground_truth(test_data, tmp_path):
+    write_pseudo_labels(test_data, tmp_path / "labels", names=("1001.jpg", "1002.jpg"))  # the training images
+    history = finetune(config(test_data, tmp_path, pseudo_labels=str(tmp_path / "labels"), pseudo_mode="teacher",
+                              epochs=1, nss_weight=0.1))
+    assert np.isfinite(history.history["loss"]).all() and np.isfinite(history.history["val_loss"]).all()
+    assert (tmp_path / "run" / "final.keras").is_file()
+
+
+def test_validation_loss_is_the_objectives_ground_truth_part():
+    keras.utils.set_random_seed(0)
+    network = build_fastsal("A", (32, 32, 3))
+    objective = Objective("kld_cc", use_teacher=True, teacher_weight=2.0, nss_weight=0.1)
+    trainer = SaliencyTrainer(network, objective)
+    trainer.compile(optimizer="adam")
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    density = rng.uniform(size=(4, 32, 32, 1)).astype(np.float32)
+    density /= density.sum(axis=(1, 2, 3), keepdims=True)
+    fixations = (rng.uniform(size=(4, 32, 32, 1)) > 0.9).astype(np.float32)
+    targets = {"density": density, "fixation_map": fixations}
+    val_loss = trainer.evaluate(images, targets, batch_size=4, verbose=0, return_dict=True)["loss"]
+    outputs = network(images, training=False)
+    expected = Objective("kld_cc", nss_weight=0.1)(targets, outputs)
+    assert val_loss == pytest.approx(float(expected), rel=1e-5)
+    assert objective.on_ground_truth() == Objective("kld_cc", nss_weight=0.1, teacher_weight=2.0)
+    assert Objective("deepgaze", use_ground_truth=False, use_teacher=True).on_ground_truth().kind == "kld_cc"
+    assert Objective("salgan", use_teacher=True).on_ground_truth() == Objective("salgan")
+
 class BatchCounter(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()

@@ -56,6 +56,15 @@ class Objective:
             keys.append("teacher")
         return tuple(keys)
 
+    def on_ground_truth(self):
+        """The objective's ground-truth part, for labelled validation sets (they carry no teacher maps):
+        itself without the teacher term; a teacher-only or "deepgaze" objective becomes "kld_cc" on the
+        ground truth with the same weights."""
+        if not self.use_teacher:
+            return self
+        kind = "kld_cc" if self.kind == "deepgaze" else self.kind
+        return dataclasses.replace(self, kind=kind, use_ground_truth=True, use_teacher=False)
+
     def kld_cc(self, target, prob):
         return tf.reduce_mean(losses.kld(target, prob)) + self.cc_weight * tf.reduce_mean(losses.cc_loss(target, prob))
 

@@ -27,7 +27,8 @@ def fit_pairs(element):
 class SaliencyTrainer(keras.Model):
     """Fine-tunes `network` (a build_fastsal model with the logits and prob heads) on `objective`
     (fastsal_tf.train.objectives.Objective). Logs per-image CC, KLD, SIM (prob vs the ground-truth
-    density) and NSS (prob vs the fixation map) when those targets are present."""
+    density) and NSS (prob vs the fixation map) when those targets are present. The validation loss is the
+    objective's ground-truth part (Objective.on_ground_truth): validation sets have no teacher maps."""
 
     def __init__(self, network, objective, **kwargs):
         super().__init__(**kwargs)
@@ -36,6 +37,7 @@ class SaliencyTrainer(keras.Model):
             raise ValueError(f"the network must have the heads 'logits' and 'prob' for training; missing {sorted(missing)}")
         self.network = network
         self.objective = objective
+        self.validation_objective = objective.on_ground_truth()
         self.built = True  # all weights live in the (built) network
         self.cc_metric = losses.CCMetric()
         self.kld_metric = losses.KLDMetric()
@@ -46,7 +48,7 @@ class SaliencyTrainer(keras.Model):
         return self.network(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = self.objective(y, y_pred)
+        loss = (self.objective if training else self.validation_objective)(y, y_pred)
         if self.losses:
             loss += tf.add_n(self.losses)
         return per_replica_share(loss)
