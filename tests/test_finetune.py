@@ -219,7 +219,19 @@ def test_freeze_backbone_and_batchnorm():
     freeze(model, backbone=True, batchnorm="all")
     assert not model.get_layer("block_3_expand").trainable and not model.get_layer("dec2_expand_BN").trainable
     assert model.get_layer("adapt_1").trainable and model.get_layer("logits").trainable
+    freeze(model, backbone=False, batchnorm="none")  # the flags decide: frozen layers are unfrozen
+    assert all(layer.trainable for layer in model.layers)
 
+
+def test_init_from_a_model_saved_frozen_trains_its_backbone(test_data, tmp_path):
+    keras.utils.set_random_seed(0)
+    start = build_fastsal("A", (64, 64, 3))
+    freeze(start, backbone=True)  # as saved by a decoder-only (--freeze_backbone) run
+    start.save(tmp_path / "decoder_only.keras")
+    finetune(config(test_data, tmp_path, init=str(tmp_path / "decoder_only.keras"), epochs=1))
+    trained = keras.saving.load_model(tmp_path / "run" / "final.keras")
+    kernel = lambda model: model.get_layer("block_3_expand").kernel.numpy()  # noqa: E731
+    assert np.abs(kernel(trained) - kernel(start)).max() > 1e-5
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd"])

@@ -97,15 +97,16 @@ def backbone_variables(network):
 def freeze(network, backbone=False, batchnorm="backbone"):
     """Freezes the MobileNetV2 backbone (all its layers) when `backbone`, and BatchNorm layers —
     "backbone": those of the backbone, "all", or "none". A frozen BatchNorm runs in inference mode
-    with its stored statistics (Keras 3), which keeps small-batch fine-tuning stable."""
+    with its stored statistics (Keras 3), which keeps small-batch fine-tuning stable. Every other layer is
+    made trainable: a model saved with frozen layers (e.g. after decoder-only training) is unfrozen."""
     if batchnorm not in ("backbone", "all", "none"):
         raise ValueError(f"batchnorm freezing must be 'backbone', 'all' or 'none', got {batchnorm!r}")
     encoder = backbone_layer_set()
     for layer in network.layers:
         in_backbone = layer.name in encoder
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        if (backbone and in_backbone) or (is_bn and (batchnorm == "all" or (batchnorm == "backbone" and in_backbone))):
-            layer.trainable = False
+        frozen = (backbone and in_backbone) or (is_bn and (batchnorm == "all" or (batchnorm == "backbone" and in_backbone)))
+        layer.trainable = not frozen
 
 
 def seed_everything(seed, deterministic_ops=False):
