@@ -108,3 +108,21 @@ def test_read_per_image_takes_the_model_row_and_names_a_bad_file(tmp_path):
     compare = ROOT / "benchmarks" / "compare_evaluations.py"
     done = subprocess.run([sys.executable, str(compare), f"A={tmp_path / 'missing'}"], capture_output=True, text=True)
     assert done.returncode == 2 and "compare_evaluations: error:" in done.stderr and "missing" in done.stderr
+
+
+def test_compare_evaluations_averages_the_runs_of_a_condition(tmp_path):
+    ccs = {"base": (0.5, 0.7), "s0": (0.6, 0.9), "s1": (0.4, 0.9)}  # per-image CC of images a, b
+    for run, (a, b) in ccs.items():
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "per_image.csv").write_text(
+            f"model,image_id,cc,nss,auc_judd,kld\nm,a,{a},2.0,0.9,0.4\nm,b,{b},3.0,0.9,0.4\n")
+    compare = ROOT / "benchmarks" / "compare_evaluations.py"
+    done = subprocess.run([sys.executable, str(compare), f"B={tmp_path / 'base'}",
+                           f"R={tmp_path / 's0'},{tmp_path / 's1'}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| R |")).split(" | ")
+    # seed-averaged per-image CC: a 0.5, b 0.9 → mean 0.7; paired Δ to B: 0.0, +0.2 → +0.1 ± 0.1
+    assert row[1:3] == ["2", "0.700 ± 0.200"] and row[-2] == "+0.1000 ± 0.1000" and row[-1] == "0.750, 0.650 |"
+    twice = subprocess.run([sys.executable, str(compare), f"B={tmp_path / 'base'}", f"B={tmp_path / 's0'}"],
+                           capture_output=True, text=True, timeout=120)
+    assert twice.returncode == 2 and "given twice" in twice.stderr
