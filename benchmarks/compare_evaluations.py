@@ -26,6 +26,9 @@ def main(args):
         if name in conditions:
             print(f"compare_evaluations: error: the name {name!r} is given twice", file=sys.stderr)
             return 2
+        if not all(folders.split(",")):
+            print(f"compare_evaluations: error: {arg}: an empty folder name in the list", file=sys.stderr)
+            return 2
         conditions[name] = []
         for folder in folders.split(","):
             try:

@@ -126,3 +126,6 @@ def test_compare_evaluations_averages_the_runs_of_a_condition(tmp_path):
     twice = subprocess.run([sys.executable, str(compare), f"B={tmp_path / 'base'}", f"B={tmp_path / 's0'}"],
                            capture_output=True, text=True, timeout=120)
     assert twice.returncode == 2 and "given twice" in twice.stderr
+    empty = subprocess.run([sys.executable, str(compare), f"B={tmp_path / 'base'},"], capture_output=True, text=True,
+                           timeout=120)
+    assert empty.returncode == 2 and "empty folder name" in empty.stderr

@@ -116,7 +116,6 @@ def test_pseudo_labelled_images_extend_the_labelled_set(test_data, tmp_path):
     assert not (tmp_path / "nss").exists()
 
 
-
 def test_teacher_mode_trains_with_teacher_maps_and_validates_on_ground_truth(test_data, tmp_path):
     write_pseudo_labels(test_data, tmp_path / "labels", names=("1001.jpg", "1002.jpg"))  # the training images
     history = finetune(config(test_data, tmp_path, pseudo_labels=str(tmp_path / "labels"), pseudo_mode="teacher",
@@ -144,6 +143,7 @@ def test_validation_loss_is_the_objectives_ground_truth_part():
     assert objective.on_ground_truth() == Objective("kld_cc", nss_weight=0.1, teacher_weight=2.0)
     assert Objective("deepgaze", use_ground_truth=False, use_teacher=True).on_ground_truth().kind == "kld_cc"
     assert Objective("salgan", use_teacher=True).on_ground_truth() == Objective("salgan")
+
 
 class BatchCounter(keras.callbacks.Callback):
     def __init__(self):

@@ -236,9 +236,12 @@ def test_ensemble_teacher_bad_members(images, fastsal_teacher, tmp_path):
         pseudo_label(config(tmp_path / "o2", f"{fastsal_teacher[0]},{tmp_path / 'maps'}", images=str(images)))
     with pytest.raises(ValueError, match="each teacher once"):
         pseudo_label(config(tmp_path / "o3", f"{fastsal_teacher[0]},{fastsal_teacher[0]}", images=str(images)))
+    (tmp_path / "corrupt.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"corrupt.keras: cannot load the Keras teacher"):
+        pseudo_label(config(tmp_path / "o5", f"{fastsal_teacher[0]},{tmp_path / 'corrupt.keras'}", images=str(images)))
     with pytest.raises(ValueError, match=r"missing.keras: teacher not found"):
         pseudo_label(config(tmp_path / "o4", f"{fastsal_teacher[0]},{tmp_path / 'missing.keras'}", images=str(images)))
-    assert not [p for p in tmp_path.iterdir() if p.name in ("o1", "o2", "o3", "o4")]  # nothing written
+    assert not [p for p in tmp_path.iterdir() if p.name in ("o1", "o2", "o3", "o4", "o5")]  # nothing written
 
 
 def test_savedmodel_and_tflite_teachers(images, tmp_path):

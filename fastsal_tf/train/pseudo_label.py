@@ -409,11 +409,18 @@ def _file_version(path):
     return f"sha256:{digest.hexdigest()[:16]}"
 
 
+def teacher_sources(spec):
+    """The teacher paths in a `teacher` setting: one, or an ensemble's members separated by commas."""
+    sources = [s.strip() for s in os.fspath(spec).split(",")]
+    if len(sources) > 1 and (len(sources) != len(set(sources)) or not all(sources)):
+        raise ValueError(f"{spec}: an ensemble lists each teacher once, separated by commas")
+    return sources
+
+
 def teacher_provenance(spec):
     """Default (name, version) of a teacher: its file stem (a folder: its name) and the sha256 of its file; an
     ensemble is named "ensemble:" + its members' "<folder>/<stem>" joined by "+", its version hashes theirs."""
-    sources = [s.strip() for s in os.fspath(spec).split(",")]
-    paths = [pathlib.Path(s) for s in sources]
+    paths = [pathlib.Path(s) for s in teacher_sources(spec)]
     if len(paths) == 1:
         path, = paths
         return (path.name if path.is_dir() else path.stem), _file_version(path)
@@ -426,16 +433,13 @@ def teacher_provenance(spec):
 def load_map_teacher(path, label_kind="prob", output="", input_size=(192, 256)):
     """A saliency teacher from a .keras / .tflite file, a SavedModel directory, a folder of maps, or several
     model teachers separated by commas (an EnsembleTeacher)."""
-    source = os.fspath(path)
-    if "," in source:
-        sources = [s.strip() for s in source.split(",")]
-        if len(sources) != len(set(sources)) or not all(sources):
-            raise ValueError(f"{source}: an ensemble lists each teacher once, separated by commas")
-        members = [load_map_teacher(s, label_kind, output, input_size) for s in sources]
-        folders = [s for s, m in zip(sources, members) if isinstance(m, MapFolderTeacher)]
+    sources = teacher_sources(path)
+    if len(sources) > 1:
+        folders = [s for s in sources if pathlib.Path(s).is_dir() and not (pathlib.Path(s) / "saved_model.pb").is_file()]
         if folders:
             raise ValueError(f"{', '.join(folders)}: a folder of maps cannot be an ensemble member (only models)")
-        return EnsembleTeacher(members, sources)
+        return EnsembleTeacher([load_map_teacher(s, label_kind, output, input_size) for s in sources], sources)
+    source = os.fspath(path)
     file = pathlib.Path(source)
     if file.is_dir():
         if (file / "saved_model.pb").is_file():
