@@ -234,29 +234,31 @@ def test_init_from_a_model_saved_frozen_trains_its_backbone(test_data, tmp_path)
     assert np.abs(kernel(trained) - kernel(start)).max() > 1e-5
 
 
-@pytest.mark.parametrize("name", ["adam", "sgd"])
-def test_backbone_lr_scale_slows_only_the_backbone(name):
-    """One step from zero momentum: Adam moves every weight with a non-zero gradient by lr (sign of the
-    gradient), SGD by lr × gradient, so the backbone's steps are lr_scale times what the same gradient
-    gives the decoder without a scale."""
+def one_step(name, scale=1.0, weight_decay=0.0):
+    """(start weights by path, change of every weight by path, backbone paths) after one training step
+    of a 64×64 FastSal-A from a fixed start, all BatchNorm frozen."""
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
     density = np.full((2, 64, 64, 1), 1 / 4096, np.float32)
     density[:, :16] *= 3
     density /= density.sum(axis=(1, 2, 3), keepdims=True)
-    start = build_fastsal("A", (64, 64, 3)).get_weights()
+    network = build_fastsal("A", (64, 64, 3))  # the same start each call: seeded above
+    start = {v.path: v.numpy() for v in network.weights}
+    freeze(network, batchnorm="all")
+    backbone = backbone_variables(network)
+    trainer = SaliencyTrainer(network, Objective("kld_cc"))
+    trainer.compile(optimizer=make_optimizer(name, 1e-2, backbone, scale, weight_decay, undecayed_variables=backbone))
+    trainer.train_on_batch(images, {"density": density})
+    return start, {v.path: v.numpy() - start[v.path] for v in network.weights}, {v.path for v in backbone}
 
-    def steps(scale):
-        network = build_fastsal("A", (64, 64, 3))
-        network.set_weights(start)
-        freeze(network, batchnorm="all")
-        trainer = SaliencyTrainer(network, Objective("kld_cc"))
-        trainer.compile(optimizer=make_optimizer(name, 1e-2, backbone_variables(network), scale))
-        trainer.train_on_batch(images, {"density": density})
-        return {v.path: v.numpy() - w for v, w in zip(network.weights, start)}
 
-    plain, slow = steps(1.0), steps(0.1)
-    backbone = {v.path for v in backbone_variables(build_fastsal("A", (64, 64, 3)))}
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_backbone_lr_scale_slows_only_the_backbone(name):
+    """One step from zero momentum: Adam moves every weight with a non-zero gradient by lr (sign of the
+    gradient), SGD by lr × gradient, so the backbone's steps are lr_scale times what the same gradient
+    gives the decoder without a scale."""
+    _, plain, backbone = one_step(name, 1.0)
+    _, slow, _ = one_step(name, 0.1)
     assert backbone and len(backbone) < len(plain)
     for path in plain:
         expected = plain[path] * (0.1 if path in backbone else 1.0)
@@ -265,7 +267,24 @@ def test_backbone_lr_scale_slows_only_the_backbone(name):
         moved = np.abs(plain["Conv1/kernel"])[np.abs(plain["Conv1/kernel"]) > 0]  # lr·|g| / (|g| + eps)
         assert moved.max() <= 1e-2 * (1 + 1e-5) and np.median(moved) > 0.99e-2
     with pytest.raises(ValueError, match="learning-rate scale"):
-        make_optimizer(name, 1e-2, backbone, -1.0)
+        make_optimizer(name, 1e-2, [], -1.0)
+
+
+@pytest.mark.parametrize("name,scale", [("adam", 1.0), ("sgd", 1.0), ("adam", 0.1)])
+def test_decoder_weight_decay_shrinks_only_decoder_kernels(name, scale):
+    """Decoupled decay: the first step from zero momentum moves a decayed weight w by its gradient step
+    plus -lr·wd·w, so against the same step without decay the difference is exactly -lr·wd·w on every
+    decoder kernel, and zero on the backbone, biases and BatchNorm parameters."""
+    start, plain, backbone = one_step(name, scale)
+    _, decayed, _ = one_step(name, scale, weight_decay=2.0)
+    shrunk = [p for p in start if p not in backbone and p.endswith("/kernel")]
+    assert len(shrunk) >= 10 and any(p.startswith("adapt_") for p in shrunk) and "logits/kernel" in shrunk
+    for path in start:
+        expected = -1e-2 * 2.0 * start[path] if path in shrunk else 0.0
+        np.testing.assert_allclose(decayed[path] - plain[path], expected, rtol=1e-4, atol=1e-8, err_msg=path)
+    with pytest.raises(ValueError, match="weight decay"):
+        make_optimizer(name, 1e-2, [], 1.0, -0.5)
+
 
 MIRRORED = textwrap.dedent("""
     import numpy as np, tensorflow as tf

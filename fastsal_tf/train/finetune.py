@@ -53,6 +53,7 @@ class FinetuneConfig:
     optimizer: str = "adam"
     lr: float = 3e-4
     backbone_lr_scale: float = 1.0  # the backbone steps with lr × this (discriminative fine-tuning)
+    decoder_weight_decay: float = 0.0  # decoupled decay of the decoder's kernels (w ← w − lr·this·w per step)
     schedule: str = "cosine"
     epochs: int = 30
     batch_size: int = 8
@@ -179,8 +180,9 @@ def finetune(config, extra_callbacks=()):
         freeze(network, config.freeze_backbone, config.freeze_batchnorm)
         trainer = SaliencyTrainer(network, config.objective_spec())
         lr = learning_rate(config.schedule, config.lr, steps_per_epoch, config.epochs)
-        trainer.compile(optimizer=make_optimizer(config.optimizer, lr, backbone_variables(network),
-                                                 config.backbone_lr_scale))
+        backbone = backbone_variables(network)
+        trainer.compile(optimizer=make_optimizer(config.optimizer, lr, backbone, config.backbone_lr_scale,
+                                                 config.decoder_weight_decay, undecayed_variables=backbone))
     out = pathlib.Path(config.out_dir)  # bad data, settings or init fail above, before anything is written
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))

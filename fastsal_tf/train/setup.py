@@ -11,6 +11,7 @@ STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("paper", "cosine", "constant")
 PAPER_BOUNDARY_EPOCHS = (15, 30, 60)  # lr × 0.1 at each (paper: SGD, lr 0.01, 100 epochs)
+UNDECAYED_NAMES = ("bias", "gamma", "beta")  # Keras variable names never weight-decayed
 
 
 def make_strategy(name="default", tpu_address=""):
@@ -70,17 +71,28 @@ class ScaledStepSGD(_ScaledSteps, keras.optimizers.SGD):
     pass
 
 
-def make_optimizer(name, lr, scaled_variables=(), lr_scale=1.0):
+def make_optimizer(name, lr, scaled_variables=(), lr_scale=1.0, weight_decay=0.0, undecayed_variables=()):
     """"sgd": SGD with momentum 0.9 (the paper's optimiser); "adam": Adam. The variables in
-    scaled_variables step with lr × lr_scale (e.g. a backbone fine-tuned more gently than the decoder)."""
+    scaled_variables step with lr × lr_scale (e.g. a backbone fine-tuned more gently than the decoder).
+    weight_decay > 0: decoupled decay, each step w ← w − lr·weight_decay·w (lr: the schedule's current rate),
+    on every kernel except those in undecayed_variables; biases and BatchNorm γ / β never decay."""
     if not lr_scale >= 0:
         raise ValueError(f"the learning-rate scale must be >= 0, got {lr_scale}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    options = dict(momentum=0.9) if name == "sgd" else {}
+    if weight_decay:
+        options["weight_decay"] = float(weight_decay)
     if lr_scale == 1.0 or not scaled_variables:
-        return keras.optimizers.SGD(lr, momentum=0.9) if name == "sgd" else keras.optimizers.Adam(lr)
-    scaled = dict(scaled=scaled_variables, scale=lr_scale)
-    return ScaledStepSGD(lr, momentum=0.9, **scaled) if name == "sgd" else ScaledStepAdam(lr, **scaled)
+        optimizer = (keras.optimizers.SGD if name == "sgd" else keras.optimizers.Adam)(lr, **options)
+    else:
+        optimizer = (ScaledStepSGD if name == "sgd" else ScaledStepAdam)(lr, scaled=scaled_variables,
+                                                                         scale=lr_scale, **options)
+    if weight_decay:
+        optimizer.exclude_from_weight_decay(var_list=list(undecayed_variables), var_names=UNDECAYED_NAMES)
+    return optimizer
 
 
 def backbone_layer_set():
