@@ -286,6 +286,49 @@ def test_decoder_weight_decay_shrinks_only_decoder_kernels(name, scale):
         make_optimizer(name, 1e-2, [], 1.0, -0.5)
 
 
+class StepWeights(keras.callbacks.Callback):
+    """The wrapped network's trainable weights (by path) after every training step, per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append([])
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.epochs[-1].append({v.path: v.numpy() for v in self.model.network.trainable_weights})
+
+
+def test_ema_run_validates_and_saves_the_moving_average(test_data, tmp_path):
+    """With ema_momentum m, best.keras and final.keras hold a_k = m·a_(k-1) + (1 − m)·w_k over the raw
+    weights w_k after each step (a_1 = w_1), recomputed here from the recorded raw weights; and the run
+    selects best.keras by the validation score of that average."""
+    m = 0.6
+    recorder = StepWeights()
+    history = finetune(config(test_data, tmp_path, epochs=3, batch_size=1, ema_momentum=m),
+                       extra_callbacks=[recorder])
+    averages, average = [], None
+    for steps in recorder.epochs:
+        for weights in steps:
+            average = dict(weights) if average is None else {k: m * average[k] + (1 - m) * w
+                                                             for k, w in weights.items()}
+        averages.append(average)
+    assert len(averages) == 3 and sum(len(steps) for steps in recorder.epochs) >= 6
+    final = {v.path: v.numpy() for v in keras.saving.load_model(tmp_path / "run" / "final.keras").trainable_weights}
+    last_raw = recorder.epochs[-1][-1]
+    assert final.keys() == averages[-1].keys()
+    assert max(np.abs(final[k] - last_raw[k]).max() for k in final) > 1e-4  # the average is not the raw weights
+    for path, value in final.items():
+        np.testing.assert_allclose(value, averages[-1][path], rtol=1e-4, atol=1e-6, err_msg=path)
+    best_epoch = int(np.argmax(history.history["val_cc"]))
+    best = {v.path: v.numpy() for v in keras.saving.load_model(tmp_path / "run" / "best.keras").trainable_weights}
+    for path, value in best.items():
+        np.testing.assert_allclose(value, averages[best_epoch][path], rtol=1e-4, atol=1e-6, err_msg=path)
+    with pytest.raises(ValueError, match="EMA momentum"):
+        make_optimizer("adam", 1e-2, ema_momentum=1.0)
+
+
 MIRRORED = textwrap.dedent("""
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]

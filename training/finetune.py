@@ -40,6 +40,8 @@ flags.DEFINE_float("lr", 3e-4, "base learning rate (paper: 0.01 with sgd)")
 flags.DEFINE_float("backbone_lr_scale", 1.0, "the MobileNetV2 backbone steps with lr x this (decoder: lr)")
 flags.DEFINE_float("decoder_weight_decay", 0.0, "decoupled weight decay of the decoder's kernels: each step "
                    "w <- w - lr * this * w (the backbone never decays)")
+flags.DEFINE_float("ema_momentum", 0.0, "> 0: keep a moving average of the weights (a <- m*a + (1-m)*w per "
+                   "step); validation, best.keras and final.keras use it")
 flags.DEFINE_enum("schedule", "cosine", ["cosine", "paper", "constant"], "paper: x0.1 at epochs 15, 30, 60")
 flags.DEFINE_integer("epochs", 30, "epochs (paper: 100)")
 flags.DEFINE_integer("batch_size", 8, "global batch size")

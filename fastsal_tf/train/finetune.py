@@ -54,6 +54,7 @@ class FinetuneConfig:
     lr: float = 3e-4
     backbone_lr_scale: float = 1.0  # the backbone steps with lr × this (discriminative fine-tuning)
     decoder_weight_decay: float = 0.0  # decoupled decay of the decoder's kernels (w ← w − lr·this·w per step)
+    ema_momentum: float = 0.0  # > 0: validate, select and save the moving average of the weights
     schedule: str = "cosine"
     epochs: int = 30
     batch_size: int = 8
@@ -182,11 +183,15 @@ def finetune(config, extra_callbacks=()):
         lr = learning_rate(config.schedule, config.lr, steps_per_epoch, config.epochs)
         backbone = backbone_variables(network)
         trainer.compile(optimizer=make_optimizer(config.optimizer, lr, backbone, config.backbone_lr_scale,
-                                                 config.decoder_weight_decay, undecayed_variables=backbone))
+                                                 config.decoder_weight_decay, undecayed_variables=backbone,
+                                                 ema_momentum=config.ema_momentum))
     out = pathlib.Path(config.out_dir)  # bad data, settings or init fail above, before anything is written
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
-    callbacks = [cb.StopOnNaN(), keras.callbacks.BackupAndRestore(str(out / "backup")),
+    # With an EMA the swap runs after the backup (which keeps the raw weights) and before everything that
+    # reads the epoch's model: validation, best.keras and, at the end, final.keras hold the average.
+    swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum else []
+    callbacks = [cb.StopOnNaN(), keras.callbacks.BackupAndRestore(str(out / "backup")), *swap,
                  cb.SaveBestNetwork(out / "best.keras", config.monitor),
                  keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
                  keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False, profile_batch=0)]

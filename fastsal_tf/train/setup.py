@@ -71,20 +71,27 @@ class ScaledStepSGD(_ScaledSteps, keras.optimizers.SGD):
     pass
 
 
-def make_optimizer(name, lr, scaled_variables=(), lr_scale=1.0, weight_decay=0.0, undecayed_variables=()):
+def make_optimizer(name, lr, scaled_variables=(), lr_scale=1.0, weight_decay=0.0, undecayed_variables=(),
+                   ema_momentum=0.0):
     """"sgd": SGD with momentum 0.9 (the paper's optimiser); "adam": Adam. The variables in
     scaled_variables step with lr × lr_scale (e.g. a backbone fine-tuned more gently than the decoder).
     weight_decay > 0: decoupled decay, each step w ← w − lr·weight_decay·w (lr: the schedule's current rate),
-    on every kernel except those in undecayed_variables; biases and BatchNorm γ / β never decay."""
+    on every kernel except those in undecayed_variables; biases and BatchNorm γ / β never decay.
+    ema_momentum in (0, 1): the optimiser also keeps an exponential moving average of the trainable weights,
+    a ← m·a + (1 − m)·w after each step (keras.callbacks.SwapEMAWeights puts it in the model)."""
     if not lr_scale >= 0:
         raise ValueError(f"the learning-rate scale must be >= 0, got {lr_scale}")
     if not weight_decay >= 0:
         raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+    if not 0 <= ema_momentum < 1:
+        raise ValueError(f"the EMA momentum must be in [0, 1), got {ema_momentum}")
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
     options = dict(momentum=0.9) if name == "sgd" else {}
     if weight_decay:
         options["weight_decay"] = float(weight_decay)
+    if ema_momentum:
+        options.update(use_ema=True, ema_momentum=float(ema_momentum))
     if lr_scale == 1.0 or not scaled_variables:
         optimizer = (keras.optimizers.SGD if name == "sgd" else keras.optimizers.Adam)(lr, **options)
     else:
