@@ -352,6 +352,19 @@ def test_cli_rejects_a_model_that_is_neither_a_folder_nor_a_model_file(tmp_path)
                   str(DATASET), "--sigma", "2", "--out", str(tmp_path)])
 
 
+def test_blur_applies_to_a_model_under_protocol_mit_only(tmp_path):
+    common = ["--dataset", "folder", "--data-dir", str(DATASET), "--sigma", "2", "--out", str(tmp_path)]
+    with pytest.raises(ValueError, match="not to a folder of maps"):
+        _run_cli(["evaluate", "--model", str(MAPS), "--blur", "4", *common])
+    with pytest.raises(ValueError, match="not to protocol 'authors'"):
+        _run_cli(["evaluate", "--model", "default", "--protocol", "authors", "--blur", "4", *common])
+    with pytest.raises(ValueError, match="one model given by name or file"):
+        run_evaluation({"m": MAPS}, "folder", DATASET, sigma_px=SIGMA, blur=4.0)
+    with pytest.raises(SystemExit):
+        _run_cli(["evaluate", "--model", "default", "--blur", "-1", *common])
+    assert not (tmp_path / "report.json").exists()
+
+
 def test_cli_needs_sigma_for_unknown_datasets(tmp_path):
     with pytest.raises(ValueError, match="--sigma"):
         _run_cli(["evaluate", "--model", str(MAPS), "--dataset", "folder", "--data-dir", str(DATASET),

@@ -51,3 +51,16 @@ def test_model_evaluation_under_both_protocols(tmp_path, shared_dir, predictor):
     paths = write_reports(report, tmp_path)
     data = json.loads(paths["report.json"].read_text())
     assert list(data["models"]) == ["random_A.pth", "center bias"] and data["protocol"]["protocol"] == "authors"
+
+
+def test_blur_scores_the_predictors_blurred_maps():
+    """--blur evaluates exactly what `load_model(..., blur=σ)` predicts, and that is not the unblurred map."""
+    from fastsal_tf.api import load_model
+
+    blurred = run_evaluation("default", "folder", DATASET, sigma_px=2.0, blur=6.0, limit=3)
+    same = run_evaluation({"default": load_model("default", blur=6.0)}, "folder", DATASET, sigma_px=2.0, limit=3)
+    plain = run_evaluation("default", "folder", DATASET, sigma_px=2.0, limit=3)
+    assert blurred.scores["default"].per_image == same.scores["default"].per_image
+    cc = [[row["cc"] for row in report.scores["default"].per_image.values()] for report in (blurred, plain)]
+    assert len(cc[0]) == 3 and max(abs(a - b) for a, b in zip(*cc)) > 1e-3
+    assert blurred.descriptions["default"].endswith("blur sigma 6 px")

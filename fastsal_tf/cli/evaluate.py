@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from fastsal_tf.cli.arguments import positive_float, positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, non_negative_float, positive_float, positive_int
 
 
 def add_parser(subparsers):
@@ -34,6 +34,8 @@ def add_parser(subparsers):
                              "(default auto: train when the dataset has it)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random negatives and jitter (default 0)")
     parser.add_argument("--size", default=None, metavar="HxW", help="network input for a .pth import (default 192x256)")
+    parser.add_argument("--blur", type=non_negative_float, default=0.0, metavar="SIGMA",
+                        help=f"{BLUR_HELP}; a model under protocol mit only, as `fastsal predict --blur`")
     parser.set_defaults(func=run)
 
 
@@ -60,7 +62,8 @@ def run(args) -> int:
     report = run_evaluation(args.model, args.dataset, args.data_dir, split=args.split, protocol=args.protocol,
                             sigma_px=args.sigma, limit=args.limit, baseline_split=args.baseline_split,
                             split_file=args.split_file, seed=args.seed,
-                            input_size=parse_size(args.size) if args.size else None, progress=make_progress())
+                            input_size=parse_size(args.size) if args.size else None, blur=args.blur,
+                            progress=make_progress())
     paths = write_reports(report, args.out)
     print(markdown_table(report))
     protocol = report.protocol

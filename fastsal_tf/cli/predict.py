@@ -6,16 +6,9 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, non_negative_float, positive_int
 
 DEFAULT_OUT = "saliency"
-
-
-def _non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def _weight(text):
@@ -48,8 +41,7 @@ def add_parser(subparsers):
     parser.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
                         help="write <stem>_overlay.png (default: yes)")
     parser.add_argument("--npy", action="store_true", help="also write the probability map as <stem>_saliency.npy")
-    parser.add_argument("--blur", type=_non_negative_float, default=0.0, metavar="SIGMA",
-                        help="Gaussian blur, sigma in pixels of the original image (default 0: none)")
+    parser.add_argument("--blur", type=non_negative_float, default=0.0, metavar="SIGMA", help=BLUR_HELP)
     parser.add_argument("--center-bias", type=_weight, default=0.0, metavar="W",
                         help="blend weight of a centred Gaussian (sd 0.25 of height/width) into the map (default 0)")
     parser.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,

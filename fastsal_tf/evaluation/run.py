@@ -57,10 +57,14 @@ def center_bias(dataset: str, data_dir, split: str | None, sigma_px: float | Non
     return FixedMap(values, BASELINE_ROW), info
 
 
-def model_source(model, protocol: str, *, input_size=None):
-    """(source, row name, description) for a model spec or a folder of maps."""
+def model_source(model, protocol: str, *, input_size=None, blur: float = 0.0):
+    """(source, row name, description) for a model spec or a folder of maps. blur: the predictor's Gaussian
+    blur (sigma in original-image pixels) of a model's maps under protocol "mit"."""
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model must be a model name, a model file or a folder of maps, got {type(model).__name__}")
+    if blur and (protocol != "mit" or pathlib.Path(model).is_dir()):
+        raise ValueError(f"blur applies to a model's maps under protocol 'mit', not to "
+                         f"{'a folder of maps' if protocol == 'mit' else 'protocol ' + repr(protocol)}")
     if pathlib.Path(model).is_dir():
         source = MapDirectory(model, "map" if protocol == "mit" else "network")
         return source, source.name, source.describe()
@@ -70,22 +74,22 @@ def model_source(model, protocol: str, *, input_size=None):
     if text.lower() not in SHIPPED_MODELS and pathlib.Path(text).suffix.lower() not in MODEL_SUFFIXES:
         raise ValueError(f"{text}: not a folder of maps, a model file ({', '.join(sorted(MODEL_SUFFIXES))}) or a "
                          f"shipped model ({', '.join(sorted(SHIPPED_MODELS))})")
-    predictor = load_model(model, input_size=input_size)
+    predictor = load_model(model, input_size=input_size, blur=blur)
     source = ModelSource(predictor, protocol)
     name = pathlib.Path(os.fspath(model)).name
-    return source, name, predictor.describe()
+    return source, name, predictor.describe() + (f", blur sigma {blur:g} px" if blur else "")
 
 
 def run_evaluation(model, dataset: str, data_dir, *, split: str | None = None, protocol: str = "mit",
                    sigma_px: float | None = None, limit: int | None = None, baseline_split: str = "auto",
-                   split_file=None, seed: int = 0, input_size=None,
+                   split_file=None, seed: int = 0, input_size=None, blur: float = 0.0,
                    progress: Callable[[int, int], None] | None = None) -> EvaluationReport:
     """Evaluates model ('default', a .keras / .tflite / .pth file, or a folder of maps) and the center
     bias on dataset/split under data_dir. model may also be a mapping {row name: anything `evaluate`
     accepts (a folder, a predict function image_path → map, a SaliencyPredictor)} for several rows.
     sigma_px default: 1 degree where the dataset's pixels per degree are known (OSIE: 24 px); otherwise it
     must be given when the images have fixation points. limit: the first N images of the split (the sAUC
-    negatives then come from those N)."""
+    negatives then come from those N). blur: see `model_source`."""
     check_protocol(protocol)
     examples = list(_read(dataset, data_dir, split, split_file))
     if limit is not None:
@@ -99,10 +103,13 @@ def run_evaluation(model, dataset: str, data_dir, *, split: str | None = None, p
                              f"(about 1 degree of visual angle)")
     gt.check_examples(examples, sigma_px)
     if isinstance(model, Mapping):
+        if blur:
+            raise ValueError("blur applies to one model given by name or file; blur the predictors of a mapping "
+                             "yourself (load_model(..., blur=sigma))")
         rows = {name: as_source(value, protocol) for name, value in model.items()}
         descriptions = {name: getattr(source, "describe", lambda: "")() for name, source in rows.items()}
     else:
-        source, name, description = model_source(model, protocol, input_size=input_size)
+        source, name, description = model_source(model, protocol, input_size=input_size, blur=blur)
         name = f"{name} (model)" if name == BASELINE_ROW else name
         rows, descriptions = {name: source}, {name: description}
     if BASELINE_ROW in rows:
