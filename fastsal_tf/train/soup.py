@@ -46,6 +46,8 @@ def average_model_files(paths, out_path):
     (.keras, atomically). ValueError naming a file that is missing or not a Keras model."""
     import fastsal_tf.models  # noqa: F401  (registers FastSal's layers for loading)
 
+    if not str(out_path).endswith(".keras"):
+        raise ValueError(f"the output must be a .keras file, got {out_path}")
     networks = []
     for path in paths:
         if not pathlib.Path(path).is_file():
@@ -54,8 +56,6 @@ def average_model_files(paths, out_path):
             networks.append(keras.saving.load_model(path, compile=False))
         except Exception as error:  # Keras raises many types for a file that is not a model
             raise ValueError(f"{path}: not a loadable .keras model ({type(error).__name__})") from None
-    if not str(out_path).endswith(".keras"):
-        raise ValueError(f"the output must be a .keras file, got {out_path}")
     network = average_networks(networks)
     save_atomically(network, out_path)
     return network
