@@ -94,7 +94,8 @@ def test_salicon_api_rejects_raw_xy_variant(tmp_path):
 
 
 def test_registry():
-    assert set(REGISTRY) == {"salicon", "salicon2015", "salicon_api", "mit1003", "mit300", "cat2000", "osie", "folder"}
+    assert set(REGISTRY) == {"salicon", "salicon2015", "salicon_api", "mit1003", "mit300", "cat2000", "osie", "folder",
+                             "eyecrowd", "hamburg_cv2", "rss2015", "photos"}
     assert get_reader("osie").pixels_per_degree == 24.0
     with pytest.raises(ValueError, match="unknown dataset"):
         get_reader("nope")

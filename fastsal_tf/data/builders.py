@@ -1,4 +1,5 @@
-"""tensorflow-datasets builders for SALICON, MIT1003, CAT2000 and OSIE: thin wrappers over the readers.
+"""tensorflow-datasets builders for SALICON, MIT1003, CAT2000, OSIE, EyeCrowd, hamburg_cv2 and rss2015: thin
+wrappers over the readers.
 
 The data cannot be downloaded automatically: put the official files in a manual dir (layouts in each
 builder's MANUAL_DOWNLOAD_INSTRUCTIONS and in the reader modules), then build and load:
@@ -11,15 +12,19 @@ extras are installed.) Salicon takes config "2017" (default) or "2015".
 
 Each example:
   image          uint8 (H, W, 3)  the stored image (file bytes kept as they are; no EXIF rotation)
-  fixations      float32 (N, 2)   (x, y), 0-based pixel coordinates, pixel centres at integers
+  fixations      float32 (N, 2)   (x, y), 0-based pixel coordinates, pixel centres at integers; N = 0 for
+                                  hamburg_cv2, which has maps only
   fixation_map   uint8 (H, W, 1)  1 at fixated pixels (points rounded to the nearest pixel), else 0
   density_map    uint8 (H, W, 1)  the dataset's continuous fixation map scaled to max 255 (SALICON maps,
-                                  MIT1003 _fixMap, CAT2000 FIXATIONMAPS); OSIE has none, so its map is the
-                                  fixations blurred by a Gaussian of sigma 24 px (about 1 degree)
+                                  MIT1003 _fixMap, CAT2000 FIXATIONMAPS, hamburg_cv2 maps); OSIE, EyeCrowd
+                                  and rss2015 have none, so theirs is the fixations blurred by a Gaussian of
+                                  sigma 24 px (OSIE, about 1 degree) or 26 px (EyeCrowd's authors; rss2015)
   original_size  int32 (2,)       stored (height, width)
   id             text             example id (file stem; "<Category>/<name>" for CAT2000)
 Splits are deterministic: the official train / validation folders (SALICON), one "train" split of every
-labelled image (MIT1003, CAT2000), the fixed 600/100 split shipped in fastsal_tf/data/osie_split.json (OSIE).
+labelled image (MIT1003, CAT2000), "full" (rss2015; tfds reserves the name "all" that the readers use), the
+fixed splits shipped in fastsal_tf/data: OSIE 600/100 train / validation; EyeCrowd "full" plus 400/100;
+hamburg_cv2 2,801/200.
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ import tensorflow_datasets as tfds
 
 from fastsal_tf.data.example import SaliencyExample
 from fastsal_tf.data.images import read_gray
-from fastsal_tf.data.readers import read_cat2000, read_mit1003, read_osie, read_salicon
+from fastsal_tf.data.readers import (read_cat2000, read_eyecrowd, read_hamburg, read_mit1003, read_osie, read_rss2015,
+                                     read_salicon)
+from fastsal_tf.data.readers.eyecrowd import DENSITY_SIGMA_PX as EYECROWD_SIGMA
 from fastsal_tf.data.readers.osie import PIXELS_PER_DEGREE
+from fastsal_tf.data.readers.rss2015 import DENSITY_SIGMA_PX as RSS2015_SIGMA
 from fastsal_tf.fixations import density_map, rasterize
 
 _CITATION_FASTSAL = ("Hu & McGuinness, FastSal: a Computationally Efficient Network for Visual Saliency "
@@ -78,10 +86,11 @@ class _SaliencyBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _generate_examples(self, manual_dir: pathlib.Path, split: str):
         for example in self._read(manual_dir, split):
             hw = (example.height, example.width)
-            fixation_map = rasterize(example.fixations, hw)
+            points = np.zeros((0, 2)) if example.fixations is None else example.fixations
+            fixation_map = rasterize(points, hw)
             yield example.id, {
                 "image": example.image_path,
-                "fixations": example.fixations.astype(np.float32),
+                "fixations": points.astype(np.float32),
                 "fixation_map": fixation_map.astype(np.uint8)[..., None],
                 "density_map": self._density(example, fixation_map)[..., None],
                 "original_size": np.array(hw, dtype=np.int32),
@@ -145,10 +154,11 @@ class Cat2000(_SaliencyBuilder):
 
 
 @dataclasses.dataclass
-class OsieConfig(tfds.core.BuilderConfig):
-    """split_file: an osie_split.json; None = the fixed split shipped in fastsal_tf/data."""
+class SplitFileConfig(tfds.core.BuilderConfig):
+    """split_file: a split JSON; None = the fixed split shipped in fastsal_tf/data."""
 
     split_file: str | None = None
+
 
 
 class Osie(_SaliencyBuilder):
@@ -158,7 +168,7 @@ class Osie(_SaliencyBuilder):
     SPLITS = ("train", "validation")
     DENSITY_SIGMA_PX = PIXELS_PER_DEGREE
     HOMEPAGE = "https://github.com/NUS-VIP/predicting-human-gaze-beyond-pixels"
-    BUILDER_CONFIGS = [OsieConfig(name="default")]
+    BUILDER_CONFIGS = [SplitFileConfig(name="default")]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Clone or download the OSIE repository (predicting-human-gaze-beyond-pixels) and use its top folder as
     manual_dir, so that it holds data/stimuli/*.jpg and data/eye/fixations.mat.
@@ -166,3 +176,55 @@ class Osie(_SaliencyBuilder):
 
     def _read(self, manual_dir, split):
         return read_osie(manual_dir, split, split_file=self.builder_config.split_file)
+
+
+class EyeCrowd(_SaliencyBuilder):
+    """EyeCrowd (Jiang, Xu & Zhao 2014): 500 crowd scenes, 16 observers; "all" (the cross-dataset validation
+    set) and the fixed 400/100 train / validation split."""
+
+    name = "eyecrowd"
+    SPLITS = ("full", "train", "validation")  # tfds reserves "all": "full" is the reader's "all"
+    DENSITY_SIGMA_PX = EYECROWD_SIGMA
+    HOMEPAGE = "https://github.com/NUS-VIP/saliency-in-crowd"
+    BUILDER_CONFIGS = [SplitFileConfig(name="default")]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Clone NUS-VIP/saliency-in-crowd (or run ../shared/tools/extra_data.py) and use its top folder as manual_dir,
+    so that it holds data/stimuli/*.jpg and data/eye/fixations.mat.
+    """
+
+    def _read(self, manual_dir, split):
+        return read_eyecrowd(manual_dir, "all" if split == "full" else split, split_file=self.builder_config.split_file)
+
+
+class HamburgCv2(_SaliencyBuilder):
+    """hamburg_cv2: 3,001 224×224 photographs with fixation density maps (no points); the fixed 2,801/200
+    train / validation split."""
+
+    name = "hamburg_cv2"
+    SPLITS = ("train", "validation")
+    HOMEPAGE = "https://github.com/mpn1008/eye-fixation-prediction"
+    BUILDER_CONFIGS = [SplitFileConfig(name="default")]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Run ../shared/tools/extra_data.py (or clone mpn1008/eye-fixation-prediction without the excluded images)
+    and use hamburg_cv2/ as manual_dir, so that it holds data/training/images/train/image-N.png and
+    data/training/fixations/train/fixation-N.png.
+    """
+
+    def _read(self, manual_dir, split):
+        return read_hamburg(manual_dir, split, split_file=self.builder_config.split_file)
+
+
+class Rss2015(_SaliencyBuilder):
+    """rss2015 (RSS 2015 data challenge): 60 photographs, 10 observers, the "normal" condition; one split."""
+
+    name = "rss2015"
+    SPLITS = ("full",)  # the reader's "all"
+    DENSITY_SIGMA_PX = RSS2015_SIGMA
+    HOMEPAGE = "https://github.com/cachelack/eyeFixationData"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Clone cachelack/eyeFixationData (or run ../shared/tools/extra_data.py) and use its top folder as manual_dir,
+    so that it holds images/normal/<k>_c.png and data.csv.
+    """
+
+    def _read(self, manual_dir, split):
+        return read_rss2015(manual_dir, "all")

@@ -8,20 +8,32 @@ import pathlib
 from collections.abc import Callable
 
 from fastsal_tf.data.errors import ReadResult
-from fastsal_tf.data.readers import (read_cat2000, read_folder, read_mit300, read_mit1003, read_osie, read_salicon,
-                                     read_salicon_api_split)
+from fastsal_tf.data.readers import (read_cat2000, read_eyecrowd, read_folder, read_hamburg, read_mit300, read_mit1003,
+                                     read_osie, read_photos, read_rss2015, read_salicon, read_salicon_api_split)
+from fastsal_tf.data.readers.eyecrowd import DENSITY_SIGMA_PX as EYECROWD_SIGMA
 from fastsal_tf.data.readers.osie import PIXELS_PER_DEGREE as OSIE_PPD
+from fastsal_tf.data.readers.rss2015 import DENSITY_SIGMA_PX as RSS2015_SIGMA
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     """A named dataset: its reader reader(root, split, **options) -> ReadResult, its split names (None
-    first when reading everything is allowed), and its pixels per degree of visual angle where known."""
+    first when reading everything is allowed), its pixels per degree of visual angle where known, and the
+    density Gaussian its authors use (sigma in stored pixels) where it has no known pixels per degree.
+    split_file: whether the reader takes a split_file option (a JSON of its fixed splits)."""
 
     name: str
     reader: Callable[..., ReadResult]
     splits: tuple[str | None, ...]
     pixels_per_degree: float | None = None
+    density_sigma_px: float | None = None
+    split_file: bool = False
+
+    @property
+    def sigma_px(self) -> float | None:
+        """The density sigma in stored pixels: 1 degree where the pixels per degree are known, else the
+        dataset's own density_sigma_px, else None."""
+        return self.pixels_per_degree if self.pixels_per_degree is not None else self.density_sigma_px
 
 
 _SPECS = (
@@ -31,8 +43,13 @@ _SPECS = (
     DatasetSpec("mit1003", read_mit1003, (None, "train")),
     DatasetSpec("mit300", read_mit300, (None, "test")),
     DatasetSpec("cat2000", read_cat2000, ("train", "test")),
-    DatasetSpec("osie", read_osie, (None, "train", "validation"), OSIE_PPD),
+    DatasetSpec("osie", read_osie, (None, "train", "validation"), OSIE_PPD, split_file=True),
+    DatasetSpec("eyecrowd", read_eyecrowd, ("all", "train", "validation"), density_sigma_px=EYECROWD_SIGMA,
+                split_file=True),
+    DatasetSpec("hamburg_cv2", read_hamburg, ("all", "train", "validation"), split_file=True),
+    DatasetSpec("rss2015", read_rss2015, ("all",), density_sigma_px=RSS2015_SIGMA),
     DatasetSpec("folder", read_folder, (None,)),
+    DatasetSpec("photos", read_photos, (None,)),
 )
 DATASETS = {spec.name: spec for spec in _SPECS}
 

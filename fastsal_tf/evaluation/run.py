@@ -16,23 +16,23 @@ from fastsal_tf.evaluation.reports import EvaluationReport
 from fastsal_tf.evaluation.sources import CenteredGaussian, FixedMap, MapDirectory, ModelSource
 
 BASELINE_ROW = "center bias"
-SIGMA_DEGREES = 1.0
 
 
 def default_sigma(dataset: str) -> float | None:
-    """1 degree of visual angle in pixels where the registry knows the dataset's pixels per degree."""
+    """The dataset's density sigma in pixels (DatasetSpec.sigma_px): 1 degree of visual angle where the
+    registry knows its pixels per degree, else its authors' blur, else None."""
     from fastsal_tf.data.registry import get_reader
 
-    ppd = get_reader(dataset).pixels_per_degree
-    return None if ppd is None else SIGMA_DEGREES * float(ppd)
+    return get_reader(dataset).sigma_px
 
 
 def _read(dataset, data_dir, split, split_file):
-    from fastsal_tf.data.registry import read_dataset
+    from fastsal_tf.data.registry import get_reader, read_dataset
 
-    options = {"split_file": split_file} if split_file and dataset == "osie" else {}
-    if split_file and dataset != "osie":
-        raise ValueError("a split file applies to the osie dataset only")
+    takes_split_file = get_reader(dataset).split_file
+    options = {"split_file": split_file} if split_file and takes_split_file else {}
+    if split_file and not takes_split_file:
+        raise ValueError(f"a split file does not apply to the {dataset} dataset")
     return read_dataset(dataset, data_dir, split, **options).examples
 
 

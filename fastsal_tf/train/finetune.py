@@ -78,11 +78,11 @@ class FinetuneConfig:
 
 
 def density_sigma(config):
-    """Sigma in stored-image pixels: the flag, else 1 degree of visual angle when the dataset knows its
-    pixels per degree, else 24 px."""
+    """Sigma in stored-image pixels: the flag, else the dataset's (DatasetSpec.sigma_px: 1 degree where its
+    pixels per degree are known, else its authors' blur), else 24 px."""
     if config.sigma_px:
         return float(config.sigma_px)
-    return float(get_reader(config.dataset).pixels_per_degree or 24.0)
+    return float(get_reader(config.dataset).sigma_px or 24.0)
 
 
 def read_examples(config, split):

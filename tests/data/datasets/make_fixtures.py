@@ -30,6 +30,16 @@ OSIE_FIXATIONS = {
     "1010": np.array([[8.0, 6.0], [17.5, 22.5], [36.1, 3.2]]),
     "1024": np.array([[4.4, 26.6]]),
 }
+EYECROWD_FIXATIONS = {
+    "001": np.array([[5.3, 4.1], [20.0, 10.5], [33.9, 25.0], [1.0, 1.0]]),
+    "002": np.array([[12.0, 20.0], [30.2, 8.8]]),
+    "003": np.array([[0.0, 29.0], [39.0, 0.0]]),
+}
+# rss2015: image "1" is 40×30, image "2" is 30×40 (portrait); (41.0, 3.0) lies outside image 1.
+RSS2015_FIXATIONS = {
+    "1": np.array([[5.0, 4.0], [20.5, 10.0], [33.0, 25.5], [41.0, 3.0]]),
+    "2": np.array([[3.0, 35.0], [25.0, 2.0]]),
+}
 
 
 def ramp() -> np.ndarray:
@@ -112,11 +122,10 @@ def cat2000(root: pathlib.Path) -> None:
     save_jpeg(root / "testSet" / "Stimuli" / "Action" / "101.jpg")
 
 
-def osie(root: pathlib.Path) -> None:
-    """data/stimuli/<name>.jpg, data/eye/fixations.mat (cell array of structs, fix_x/fix_y 1-based) and a
-    fixture split file (the real split lists 1001, 1002 in train and 1010, 1024 in validation too)."""
-    cells = np.empty((len(OSIE_FIXATIONS), 1), dtype=object)
-    for index, (name, points) in enumerate(OSIE_FIXATIONS.items()):
+def nus_layout(root: pathlib.Path, fixations: dict[str, np.ndarray]) -> None:
+    """data/stimuli/<name>.jpg, data/eye/fixations.mat (cell array of structs, fix_x/fix_y 1-based)."""
+    cells = np.empty((len(fixations), 1), dtype=object)
+    for index, (name, points) in enumerate(fixations.items()):
         save_jpeg(root / "data" / "stimuli" / f"{name}.jpg")
         subjects = np.empty((2, 1), dtype=object)
         for k, part in enumerate(np.array_split(points + 1.0, 2)):
@@ -125,8 +134,59 @@ def osie(root: pathlib.Path) -> None:
         cells[index, 0] = {"img": f"{name}.jpg", "subjects": subjects}
     (root / "data" / "eye").mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(root / "data" / "eye" / "fixations.mat", {"fixations": cells})
+
+
+def osie(root: pathlib.Path) -> None:
+    """The NUS layout and a fixture split file (the real split lists 1001, 1002 in train and 1010, 1024 in
+    validation too)."""
+    nus_layout(root, OSIE_FIXATIONS)
     split = {"about": "fixture split", "train": ["1001.jpg", "1002.jpg"], "validation": ["1010.jpg", "1024.jpg"]}
     (root / "osie_split.json").write_text(json.dumps(split, indent=1))
+
+
+def eyecrowd(root: pathlib.Path) -> None:
+    """The NUS layout with EyeCrowd's names and a 2 / 1 fixture split."""
+    nus_layout(root, EYECROWD_FIXATIONS)
+    split = {"about": "fixture split", "train": ["001.jpg", "003.jpg"], "validation": ["002.jpg"]}
+    (root / "eyecrowd_split.json").write_text(json.dumps(split, indent=1))
+
+
+def hamburg(root: pathlib.Path) -> None:
+    """data/training/images/train/image-N.png + data/training/fixations/train/fixation-N.png (N = 0, 1, 5),
+    and a 2 / 1 fixture split."""
+    for number, key in ((0, "a"), (1, "b"), (5, "a")):
+        save_image(root / "data" / "training" / "images" / "train" / f"image-{number}.png", ramp())
+        save_image(root / "data" / "training" / "fixations" / "train" / f"fixation-{number}.png",
+                   continuous_map(FIXATIONS[key]))
+    split = {"about": "fixture split", "train": ["image-0", "image-5"], "validation": ["image-1"]}
+    (root / "hamburg_cv2_split.json").write_text(json.dumps(split, indent=1))
+
+
+def rss2015(root: pathlib.Path) -> None:
+    """images/normal/{1,2}_c.png (1: 40×30, 2: 30×40 portrait) and data.csv: 8 header names, 9 fields a row,
+    centre-relative coordinates with y up; rows of another condition and one point outside image 1."""
+    save_image(root / "images" / "normal" / "1_c.png", ramp())
+    save_image(root / "images" / "normal" / "2_c.png", np.ascontiguousarray(ramp().transpose(1, 0, 2)))
+    rows = ['"fx","fy","duration","fixation","subject","condition","image","format"']
+    sizes = {"1": (HEIGHT, WIDTH), "2": (WIDTH, HEIGHT)}
+    for image, points in RSS2015_FIXATIONS.items():
+        height, width = sizes[image]
+        for k, (x, y) in enumerate(points):
+            rows.append(f'"{len(rows)}",{x - width / 2:g},{height / 2 - y:g},200,{k + 1},"n{k % 2 + 1}","normal",'
+                        f'{image},"landscape"')
+    rows.append(f'"{len(rows)}",0,0,200,1,"o1","other",1,"landscape"')  # another condition: ignored
+    (root / "data.csv").write_text("\n".join(rows) + "\n")
+
+
+def photos(root: pathlib.Path) -> None:
+    """Unlabelled photos in nested folders: a.jpg, sub/a.png, sub/deeper/b.jpg, a broken bad.jpg, a hidden
+    .skip/c.jpg and a text file."""
+    save_jpeg(root / "a.jpg")
+    save_image(root / "sub" / "a.png", ramp())
+    save_jpeg(root / "sub" / "deeper" / "b.jpg")
+    (root / "bad.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    save_jpeg(root / ".skip" / "c.jpg")
+    (root / "notes.txt").write_text("not an image")
 
 
 def folder(root: pathlib.Path) -> None:
@@ -146,7 +206,8 @@ def folder(root: pathlib.Path) -> None:
 
 def main() -> None:
     writers = {"salicon": lambda r: salicon(r, "2017"), "salicon2015": lambda r: salicon(r, "2015"),
-               "salicon_api": salicon_api, "mit": mit, "cat2000": cat2000, "osie": osie, "folder": folder}
+               "salicon_api": salicon_api, "mit": mit, "cat2000": cat2000, "osie": osie, "folder": folder,
+               "eyecrowd": eyecrowd, "hamburg_cv2": hamburg, "rss2015": rss2015, "photos": photos}
     for name, write in writers.items():
         shutil.rmtree(HERE / name, ignore_errors=True)
         write(HERE / name)

@@ -1,0 +1,51 @@
+"""Any folder of photographs without labels (for pseudo-labelling): every supported image below root,
+recursively, in sorted path order.
+
+Example ids are the paths relative to root without the suffix, with "/" separators ("sub/name"), so equal
+stems in different sub-folders stay distinct; two files differing only in suffix ("a.jpg", "a.png") are an
+error naming both. Hidden files and folders (".name") are left out. Images are taken as stored (no EXIF
+rotation). A bad image (unreadable, truncated, unsupported format) is an error naming it, or with
+skip_bad=True is skipped and listed in ReadResult.skipped.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from fastsal_tf.data.errors import Collector, DatasetError, ReadResult
+from fastsal_tf.data.images import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
+from fastsal_tf.data.readers.common import example_from_files
+
+
+def _image_files(root: pathlib.Path) -> list[pathlib.Path]:
+    suffixes = IMAGE_SUFFIXES + UNSUPPORTED_SUFFIXES
+    files = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() in suffixes and path.is_file():
+            files.append(path)
+    return files
+
+
+def read_photos(root: str | pathlib.Path, split: str | None = None, *, skip_bad: bool = False,
+                outside: str = "error") -> ReadResult:
+    """Unlabelled examples of every image below root (no splits: split must be None or "all")."""
+    if split not in (None, "all"):
+        raise ValueError(f"a photo folder has no splits, got {split!r}")
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        raise DatasetError(root, "folder not found")
+    collector = Collector(f"photos/{root.name}", skip_bad)
+    seen: dict[str, pathlib.Path] = {}
+    for path in _image_files(root):
+        example_id = path.relative_to(root).with_suffix("").as_posix()
+        if example_id in seen:
+            raise DatasetError(path, f"two images share the id {example_id!r} ({seen[example_id].name})")
+        seen[example_id] = path
+        example_from_files(collector, example_id, path, outside)
+    if not collector.examples:
+        raise DatasetError(root, "no usable images found" + (f" ({len(collector.skipped)} skipped as bad)"
+                                                                 if collector.skipped else ""))
+    return collector.result()
