@@ -144,3 +144,23 @@ def test_images_only_and_label_mismatch():
     with pytest.raises(ValueError, match="need sigma"):
         osie = read_dataset("osie", DATASETS / "osie", "train", split_file=DATASETS / "osie" / "osie_split.json")
         build_pipeline(osie, PipelineConfig())
+
+
+IDENTITY = Augmentation(flip=False, crop_scale=None, brightness=0, contrast=0, saturation=0)
+
+
+@pytest.mark.parametrize("resize, cache_size", [("stretch", (60, 80)), ("stretch", (45, 50)), ("letterbox", (60, 60))])
+def test_cache_size_keeps_targets_of_the_full_size_path(folder_examples, resize, cache_size):
+    """Images decoded once at cache_size: points and sigma follow the image, so the fixation map is the same
+    and the density the same up to float rounding; the image only differs by resampling."""
+    common = dict(size=(24, 32), sigma_px=3.0, resize=resize, augment=IDENTITY, cache=True, seed=0)
+    full = elements(folder_examples, **common)
+    small = elements(folder_examples, cache_size=cache_size, **common)
+    for a, b in zip(full, small):
+        assert a["id"] == b["id"]
+        np.testing.assert_array_equal(a["fixation_map"], b["fixation_map"])
+        np.testing.assert_allclose(a["density"], b["density"], atol=2e-3 * a["density"].max())
+        assert np.corrcoef(a["density"].ravel(), b["density"].ravel())[0, 1] > 0.9999
+        assert np.abs(a["image"] - b["image"]).mean() < 3.0
+    with pytest.raises(ValueError, match="cache_size"):
+        PipelineConfig(cache_size=(0, 10))

@@ -17,6 +17,15 @@ flags.DEFINE_string("data_dir", None, "dataset root")
 flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry)")
 flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged 600/100 split)")
 flags.DEFINE_string("train_split", "train", "training split")
+flags.DEFINE_string("train", "", "a training mixture instead of --dataset/--train_split: sources name[:split][@root] "
+                    "separated by commas, e.g. osie:train,hamburg_cv2:train,rss2015,pseudo@labels/photos "
+                    "(root: @root, else --data_dir for --dataset, else --extra_dir/name)")
+flags.DEFINE_string("mix_weights", "", "sampling weights of the --train sources, e.g. 1,1,0.5 (default: "
+                    "proportional to their sizes)")
+flags.DEFINE_string("extra_dir", "", "folder holding the extra sets as <name>/ (shared/tools/extra_data.py --out)")
+flags.DEFINE_integer("steps_per_epoch", 0, "--train mixtures: steps per epoch (default: one pass's worth of images)")
+flags.DEFINE_string("cache_size", "", "--train mixtures: HxW at which images are decoded once and cached (default: "
+                    "--size / sqrt(--crop_min_area))")
 flags.DEFINE_string("val_split", "validation", "validation split")
 flags.DEFINE_enum("variant", "A", ["A", "C"], "FastSal variant")
 flags.DEFINE_string("size", "192x256", "network input HxW (multiples of 32)")
@@ -47,6 +56,7 @@ flags.DEFINE_integer("epochs", 30, "epochs (paper: 100)")
 flags.DEFINE_integer("batch_size", 8, "global batch size")
 flags.DEFINE_bool("augment", True, "flip, random resized crop and photometric jitter")
 flags.DEFINE_float("crop_min_area", 0.7, "smallest random crop as a fraction of the image area (1: no crop)")
+flags.DEFINE_float("jitter", 0.1, "brightness / contrast / saturation jitter amplitude (e.g. 0.3 for a noisy student)")
 flags.DEFINE_bool("freeze_backbone", False, "train only the decoder")
 flags.DEFINE_enum("freeze_batchnorm", "backbone", ["backbone", "all", "none"], "BatchNorm layers run in inference mode")
 flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute (GPUs)")
@@ -65,9 +75,15 @@ def main(argv):
     from fastsal_tf.train.callbacks import TrainingDivergedError
     from fastsal_tf.train.finetune import FinetuneConfig, finetune
 
-    names = {f.name for f in dataclasses.fields(FinetuneConfig)} - {"size", "use_ground_truth", "verbose"}
-    config = FinetuneConfig(size=parse_size(FLAGS.size), use_ground_truth=FLAGS.ground_truth,
-                            **{name: FLAGS[name].value for name in names})
+    names = {f.name for f in dataclasses.fields(FinetuneConfig)} - {"size", "use_ground_truth", "verbose", "cache_size"}
+    sizes = {}
+    for flag in ("size", "cache_size"):
+        try:
+            sizes[flag] = parse_size(FLAGS[flag].value) if FLAGS[flag].value else None
+        except ValueError:
+            print(f"finetune: error: --{flag} must look like 192x256, got {FLAGS[flag].value!r}", file=sys.stderr)
+            return 2
+    config = FinetuneConfig(use_ground_truth=FLAGS.ground_truth, **sizes, **{name: FLAGS[name].value for name in names})
     try:
         history = finetune(config)
     except (ValueError, OSError, TrainingDivergedError) as error:

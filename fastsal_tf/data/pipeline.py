@@ -26,6 +26,7 @@ least the network size; the geometry stays exact.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -54,6 +55,11 @@ class PipelineConfig:
     batch_size: None for unbatched elements. shuffle_buffer: None = the whole dataset.
     cache: False, True (memory) or a file path; caches decoded images (with augment) or finished
         examples (without), so later epochs skip decoding.
+    cache_size: with augment and cache, (H, W) at which the decoded images (and map files) are kept instead
+        of their stored size: stretched to it for "stretch", fitted inside it keeping the aspect for
+        "letterbox" (JPEGs decoded with libjpeg downscaling where exact). Points and the density sigma follow
+        the image, so targets match those of the full-size path up to resampling. Crops then come from the
+        smaller image: choose it at least size / sqrt(smallest crop area) (e.g. 1.25 × size for 0.7).
     seed: seeds shuffling and augmentation (None: random). deterministic: keep element order under
         parallel processing (reproducible runs).
     fit_targets: {model output name: element key} to emit (image, targets) tuples for model.fit.
@@ -71,6 +77,7 @@ class PipelineConfig:
     shuffle: bool = False
     shuffle_buffer: int | None = None
     cache: bool | str = False
+    cache_size: tuple[int, int] | None = None
     seed: int | None = None
     deterministic: bool = True
     fit_targets: Mapping[str, str] | None = None
@@ -86,6 +93,8 @@ class PipelineConfig:
             raise ValueError("sigma_deg needs pixels_per_degree")
         if self.source_sigma_px is not None and not self.source_sigma_px > 0:
             raise ValueError("the density sigma must be > 0")
+        if self.cache_size is not None and (len(self.cache_size) != 2 or min(self.cache_size) < 1):
+            raise ValueError(f"cache_size must be (height, width) >= 1, got {self.cache_size}")
 
     @property
     def source_sigma_px(self) -> float | None:
@@ -209,6 +218,37 @@ def _decode_full(record: dict) -> dict:
     return record
 
 
+def _resized_hw(hw, target_hw, policy) -> tf.Tensor:
+    """int32 (2,): target_hw for "stretch"; hw scaled to fit inside target_hw, aspect kept, for "letterbox"."""
+    target = tf.constant(target_hw, tf.int32)
+    if policy == "stretch":
+        return target
+    scale = tf.reduce_min(tf.cast(target, tf.float32) / tf.cast(hw, tf.float32))
+    return tf.maximum(tf.cast(tf.round(tf.cast(hw, tf.float32) * scale), tf.int32), 1)
+
+
+def _decode_resized(record: dict, target_hw: tuple[int, int], policy: str) -> dict:
+    """Record with the image (uint8) and map decoded and resized (bilinear, antialiased) to _resized_hw;
+    points moved into the new frame, "hw" the new size and "scale_yx" (new / stored size per axis)."""
+    record = dict(record)
+    hw = record["hw"]
+    new_hw = _resized_hw(hw, target_hw, policy)
+    data = _image_bytes(record)
+    index = _jpeg_ratio_index(data, hw, (0, 0, hw[0], hw[1]), new_hw)
+    image = tf.image.resize(_decode(data, index), new_hw, method="bilinear", antialias=True)
+    record["image"] = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    record.pop("image_bytes", None)
+    scale_yx = tf.cast(new_hw, tf.float32) / tf.cast(hw, tf.float32)
+    if "points" in record:
+        scale_xy = tf.reverse(scale_yx, [0])[None, :]
+        record["points"] = (record["points"] + 0.5) * scale_xy - 0.5
+    if "map_path" in record:
+        record["map"] = tf.image.resize(_decode_map(record.pop("map_path")), new_hw, method="bilinear", antialias=True)
+    record["hw"] = new_hw
+    record["scale_yx"] = scale_yx
+    return record
+
+
 def _crop(x, box) -> tf.Tensor:
     return x[box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
 
@@ -281,8 +321,9 @@ class _Processor:
         if labels.points:
             points, inside = transform_points(record["points"], box, content_hw, offset_yx)
             sigma = config.source_sigma_px or 1.0  # with densities from maps only the binary map is used
-            sigma_yx = (sigma * tf.cast(content_hw[0], tf.float32) / tf.cast(box[2], tf.float32),
-                        sigma * tf.cast(content_hw[1], tf.float32) / tf.cast(box[3], tf.float32))
+            scale_yx = record["scale_yx"] if "scale_yx" in record else tf.ones(2)  # stored → cached frame
+            sigma_yx = (sigma * scale_yx[0] * tf.cast(content_hw[0], tf.float32) / tf.cast(box[2], tf.float32),
+                        sigma * scale_yx[1] * tf.cast(content_hw[1], tf.float32) / tf.cast(box[3], tf.float32))
             fixation_map, density = fixations_and_density(points, inside, content_hw, offset_yx, size, sigma_yx, flip)
             out["num_fixations"] = tf.reduce_sum(tf.cast(inside, tf.int32))
         if labels.density == "map":
@@ -332,7 +373,11 @@ def build_pipeline(examples: Sequence[SaliencyExample] | None, config: PipelineC
         else:
             ds = shuffle(records).map(process, **parallel)
     else:
-        ds = shuffle(cache(records.map(_decode_full, **parallel))) if config.cache else shuffle(records)
+        if config.cache_size is not None:
+            decode = functools.partial(_decode_resized, target_hw=tuple(config.cache_size), policy=config.resize)
+        else:
+            decode = _decode_full
+        ds = shuffle(cache(records.map(decode, **parallel))) if config.cache else shuffle(records)
         seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(process, **parallel)
     if config.batch_size:

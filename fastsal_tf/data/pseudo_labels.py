@@ -201,3 +201,35 @@ def read_pseudo_labels(files: Sequence[str | os.PathLike], deterministic: bool =
         raise ValueError("no pseudo-label files given")
     records = tf.data.TFRecordDataset([str(f) for f in files], num_parallel_reads=tf.data.AUTOTUNE)
     return records.map(parse_pseudo_label, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+def shard_provenance(path: str | os.PathLike) -> dict[str, object]:
+    """{"teacher", "teacher_version", "kind", "label_hw"} of the first record of a shard file; DatasetError
+    naming it when it is empty or not a pseudo-label shard."""
+    try:
+        first = next(iter(tf.data.TFRecordDataset([str(path)]).take(1)), None)
+        if first is None:
+            raise DatasetError(path, "the shard holds no records")
+        record = tf.io.parse_single_example(first, _FEATURES)
+    except tf.errors.OpError as error:
+        raise DatasetError(path, f"not a pseudo-label shard ({error.message.splitlines()[0]})") from None
+    return {"teacher": record["teacher/name"].numpy().decode(),
+            "teacher_version": record["teacher/version"].numpy().decode(),
+            "kind": record["label/kind"].numpy().decode(),
+            "label_hw": (int(record["label/height"]), int(record["label/width"]))}
+
+
+def check_shards(files: Sequence[str | os.PathLike]) -> dict[str, object]:
+    """The provenance shared by every shard (see shard_provenance); DatasetError naming the first shard
+    written by another teacher (name or version), with another label kind or at another label size."""
+    if not files:
+        raise ValueError("no pseudo-label files given")
+    reference = shard_provenance(files[0])
+    for path in files[1:]:
+        found = shard_provenance(path)
+        differs = [key for key in reference if found[key] != reference[key]]
+        if differs:
+            key = differs[0]
+            raise DatasetError(path, f"{key} is {found[key]!r} but {pathlib.Path(files[0]).name} has "
+                                     f"{reference[key]!r}: shards of one set must come from one teacher run")
+    return reference

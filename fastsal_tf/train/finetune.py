@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 
 import keras
@@ -21,6 +22,7 @@ from fastsal_tf.data.pseudo_labels import list_shards
 from fastsal_tf.data.registry import get_reader, read_dataset
 from fastsal_tf.models import TF_NATIVE, build_fastsal
 from fastsal_tf.train import callbacks as cb
+from fastsal_tf.train.mixture import build_mixture, parse_sources
 from fastsal_tf.train.objectives import Objective
 from fastsal_tf.train.setup import (backbone_variables, freeze, learning_rate, make_optimizer, make_strategy,
                                     seed_everything)
@@ -36,6 +38,11 @@ class FinetuneConfig:
     data_dir: str
     dataset: str = "osie"
     split_file: str = ""  # OSIE: a split JSON other than the packaged 600/100 one
+    train: str = ""  # a mixture "name[:split][@root],...,pseudo@DIR" (fastsal_tf.train.mixture); "": dataset:train_split
+    mix_weights: str = ""  # sampling weights of the mixture's sources; "": proportional to their sizes
+    extra_dir: str = ""  # folder holding the extra sets as <name>/ (shared/tools/extra_data.py --out)
+    steps_per_epoch: int = 0  # mixtures: optimizer steps per epoch; 0: one pass's worth of images
+    cache_size: tuple[int, int] | None = None  # decode once at this (H, W); None: size / sqrt(crop_min_area) for mixtures
     train_split: str = "train"
     val_split: str = "validation"
     variant: str = "A"
@@ -60,6 +67,7 @@ class FinetuneConfig:
     batch_size: int = 8
     augment: bool = True
     crop_min_area: float = 0.7  # smallest random crop, fraction of the image area; 1.0: no crop
+    jitter: float = 0.1  # brightness / contrast / saturation jitter amplitude (stronger for a noisy student)
     freeze_backbone: bool = False
     freeze_batchnorm: str = "backbone"
     mixed_precision: bool = False
@@ -107,23 +115,56 @@ def teacher_as_density(image, targets):
     return image, {"density": teacher / (tf.reduce_sum(teacher, axis=(1, 2, 3), keepdims=True) + 1e-12)}
 
 
+def mixture_cache_size(config) -> tuple[int, int]:
+    """config.cache_size, else the network size divided by sqrt(crop_min_area), rounded up: the smallest
+    random crop of the cached image still covers the network frame."""
+    if config.cache_size:
+        return tuple(int(v) for v in config.cache_size)
+    margin = 1.0 / math.sqrt(config.crop_min_area)
+    return tuple(int(math.ceil(v * margin)) for v in config.size)
+
+
+def mixture_datasets(config, training: PipelineConfig):
+    """(train, steps per epoch, summary) of a mixture run (config.train); see fastsal_tf.train.mixture."""
+    if config.pseudo_labels:
+        raise ValueError("with a mixture (train), add the pseudo-labels as a source 'pseudo@FOLDER' instead of "
+                         "pseudo_labels")
+    sources = parse_sources(config.train, config.mix_weights, roots={config.dataset: config.data_dir},
+                            extra_dir=config.extra_dir)
+    training = dataclasses.replace(training, cache_size=mixture_cache_size(config))
+    train, images, summary = build_mixture(sources, training, cache_dir=pathlib.Path(config.out_dir) / "cache",
+                                           sigma_px=config.sigma_px or None, split_file=config.split_file,
+                                           limit=config.limit)
+    steps = config.steps_per_epoch or images // config.batch_size
+    return train, steps, summary
+
+
 def datasets(config):
     """(train, validation, train steps per epoch): tf.data pipelines of (image, targets) pairs.
 
+    With config.train, the training set is a mixture of sources (fastsal_tf.train.mixture). Otherwise
     pseudo_mode "teacher": the shards label the training images themselves (teacher term of the
     objective). "extra": the shards are additional, unlabelled images whose teacher map is used as
     their density target, interleaved with the labelled set (the paper's distillation set-up).
+    Validation is always config.dataset's val_split.
     """
-    train_examples = read_examples(config, config.train_split)
     common = dict(size=tuple(config.size), sigma_px=density_sigma(config), batch_size=config.batch_size,
                   seed=config.seed, cache=config.cache)
     if not 0 < config.crop_min_area <= 1:
         raise ValueError(f"crop_min_area must be in (0, 1], got {config.crop_min_area}")
+    if not 0 <= config.jitter <= 1:
+        raise ValueError(f"jitter must be in [0, 1], got {config.jitter}")
     crop_scale = None if config.crop_min_area == 1 else (config.crop_min_area, 1.0)
-    augmentation = Augmentation(crop_scale=crop_scale, brightness=0.1, contrast=0.1, saturation=0.1) \
-        if config.augment else None
+    augmentation = Augmentation(crop_scale=crop_scale, brightness=config.jitter, contrast=config.jitter,
+                                saturation=config.jitter) if config.augment else None
     training = PipelineConfig(augment=augmentation, shuffle=True, drop_remainder=True, shuffle_buffer=1000, **common)
     val = build_pipeline(read_examples(config, config.val_split), PipelineConfig(**common)).map(fit_pairs)
+    if config.train:
+        train, steps, _ = mixture_datasets(config, training)
+        if steps < 1:
+            raise ValueError(f"the mixture makes no full batch of {config.batch_size}")
+        return train, val, steps
+    train_examples = read_examples(config, config.train_split)
     steps = len(train_examples) // config.batch_size
     if config.pseudo_labels and config.pseudo_mode == "teacher":
         train = build_pipeline(train_examples, training, pseudo_labels=pseudo_label_shards(config)).map(fit_pairs)
@@ -199,6 +240,6 @@ def finetune(config, extra_callbacks=()):
         callbacks.append(keras.callbacks.EarlyStopping(config.monitor, patience=config.early_stopping,
                                                        mode="min" if "kld" in config.monitor else "max"))
     history = trainer.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks + list(extra_callbacks),
-                          verbose=config.verbose)
+                          steps_per_epoch=steps_per_epoch if config.train else None, verbose=config.verbose)
     cb.save_atomically(network, out / "final.keras")
     return history
