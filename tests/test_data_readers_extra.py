@@ -126,7 +126,7 @@ def test_photo_folder_recursive_ids_and_bad_files(tmp_path):
     with pytest.raises(DatasetError, match="two images share the id 'x'"):
         read_dataset("photos", clash)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError, match="no usable images"):
+    with pytest.raises(DatasetError, match="no images in the folder or its sub-folders"):
         read_dataset("photos", tmp_path / "empty")
     with pytest.raises(DatasetError, match="folder not found"):
         read_dataset("photos", tmp_path / "missing")

@@ -276,3 +276,26 @@ def test_pseudo_label_program(images, tmp_path):
     bad = subprocess.run(command[:-3] + ["--shard_index=0"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[-1].startswith("pseudo_label: error: ")
+
+
+def test_flip_averaged_labels_of_a_folder_with_sub_folders(images, fastsal_teacher, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for image_id, target in (("a", folder / "a.jpg"), ("b", folder / "sub" / "b.png")):
+        target.write_bytes(next(images.glob(f"{image_id}.*")).read_bytes())
+    path, model = fastsal_teacher
+    report = pseudo_label(config(tmp_path / "out", path, images=str(folder), label_kind="map", label_format="float16",
+                                 flip=True))
+    assert report.teacher == "tiny_fastsal+flip"
+    records = read_all(tmp_path / "out")[0]
+    assert [r["id"].decode() for r in records] == ["a", "sub/b"]
+    for record, image_id in zip(records, ("a", "b")):
+        plain = expected_outputs(model, images, image_id)["map"]
+        image = tf.io.decode_image(next(images.glob(f"{image_id}.*")).read_bytes(), channels=3)
+        mirrored_input = resize_image(image, (64, 64))[None][:, :, ::-1]
+        mirrored = model(mirrored_input, training=False)["map"].numpy()[0, :, ::-1, 0]
+        np.testing.assert_allclose(record["label"][..., 0], (plain + mirrored) / 2, atol=2e-3)
+        assert np.abs(plain - mirrored).max() > 0.01  # the random teacher is not mirror-symmetric
+    write_maps(tmp_path / "maps", ["a"])
+    with pytest.raises(ValueError, match="flip averaging needs a model teacher"):
+        pseudo_label(config(tmp_path / "out2", tmp_path / "maps", images=str(folder), flip=True))

@@ -24,7 +24,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("teacher", None, "a .keras / .tflite file, a SavedModel directory, a folder of maps, "
                     "or several models separated by commas (their mean label)")
 flags.DEFINE_string("out_dir", None, "output folder for <prefix>-<i>-of-<N>.tfrecord shards")
-flags.DEFINE_string("images", "", "a folder of images to label (or --dataset)")
+flags.DEFINE_string("images", "", "a folder of images to label, sub-folders included (or --dataset)")
 flags.DEFINE_string("dataset", "", "a dataset name (fastsal_tf.data.registry) to label, with --data_dir and --split")
 flags.DEFINE_string("data_dir", "", "dataset root for --dataset")
 flags.DEFINE_string("split", "", "dataset split (default: the dataset's first)")
@@ -42,6 +42,7 @@ flags.DEFINE_string("input_size", "192x256", "network frame HxW for teachers wit
 flags.DEFINE_integer("batch_size", 8, "images per teacher call")
 flags.DEFINE_bool("skip_bad", False, "skip unreadable images and missing maps (listed at the end) instead of failing")
 flags.DEFINE_string("prefix", "pseudo_labels", "shard file name prefix")
+flags.DEFINE_bool("flip", False, "average each label with the mirrored label of the mirrored image")
 flags.mark_flags_as_required(["teacher", "out_dir"])
 
 
@@ -81,7 +82,7 @@ def main(argv):
 
     names = ("teacher", "out_dir", "images", "dataset", "data_dir", "split", "split_file", "num_shards",
              "shard_index", "label_kind", "label_size", "label_format", "teacher_name", "teacher_version",
-             "teacher_output", "batch_size", "skip_bad", "prefix")
+             "teacher_output", "batch_size", "skip_bad", "prefix", "flip")
     progress = Progress()
     try:
         config = PseudoLabelConfig(input_size=parse_size(FLAGS.input_size), **{n: FLAGS[n].value for n in names})

@@ -2,8 +2,9 @@
 
 `pseudo_label(config)` is everything `training/pseudo_label.py` does.
 
-Images: an image folder (`images`, the files directly in it, taken as stored — no EXIF rotation) or a dataset
-split (`dataset`, `data_dir`, `split`; see fastsal_tf.data.registry). They are sorted by id (the file stem)
+Images: an image folder (`images`, every image in it and its sub-folders, ids "sub/stem" as read by
+fastsal_tf.data.readers.read_photos, taken as stored — no EXIF rotation) or a dataset split (`dataset`,
+`data_dir`, `split`; see fastsal_tf.data.registry). They are sorted by id
 and shard i of N takes images i, i+N, i+2N, … of that list, so machines labelling different shard indices
 of the same N together cover every image once. A shard is written atomically (a temporary file renamed
 when complete); a shard file already present and readable is skipped, so rerunning an interrupted command
@@ -19,6 +20,8 @@ Teachers (`teacher`):
   * an ensemble: several model teachers separated by commas ("a.keras,b.keras,c.tflite"), all taking the
     same input frame; the label is the mean of the members' labels, each converted to `label_kind` first
     (a mean of probability maps is a probability map, a mean of [0, 1] maps lies in [0, 1]).
+With `flip`, a model teacher's label is the mean of its label and the mirrored label of the mirrored image
+(its default name gets "+flip").
 The output is chosen by name (`teacher_output`, else by the kind it holds: "map"/"saliency"/"sigmoid",
 "logits", "prob"), preferring the one matching `label_kind`; a single output of another name is classified
 from its values.
@@ -52,8 +55,9 @@ import tensorflow as tf
 
 from fastsal_tf.data.errors import DatasetError, Skipped
 from fastsal_tf.data.geometry import resize_image
-from fastsal_tf.data.images import IMAGE_SUFFIXES, inspect_image, list_images, read_gray
+from fastsal_tf.data.images import IMAGE_SUFFIXES, inspect_image, read_gray
 from fastsal_tf.data.pseudo_labels import LABEL_KINDS, LABEL_STORAGE, PseudoLabelWriter, shard_path
+from fastsal_tf.data.readers.photos import list_photos
 from fastsal_tf.data.registry import read_dataset
 from fastsal_tf.predict.backends import head_kind, to_probabilities
 
@@ -85,6 +89,7 @@ class PseudoLabelConfig:
     batch_size: int = 8
     skip_bad: bool = False
     prefix: str = "pseudo_labels"
+    flip: bool = False  # average each label with the mirrored label of the mirrored image
 
     def check(self):
         if self.label_kind not in LABEL_KINDS:
@@ -397,6 +402,23 @@ class EnsembleTeacher:
         return [np.mean(labels, axis=0) for labels in zip(*per_member)]
 
 
+class FlipAveragedTeacher:
+    """Test-time flip averaging: the mean of a model teacher's label of the frames and the mirrored label of
+    the mirrored frames (saliency is nearly mirror-symmetric; the average removes some of the noise)."""
+
+    def __init__(self, teacher):
+        if isinstance(teacher, MapFolderTeacher):
+            raise ValueError("flip averaging needs a model teacher, not a folder of maps")
+        self.teacher = teacher
+        self.input_hw = teacher.input_hw
+        self.batch_limit = teacher.batch_limit
+
+    def label(self, frames, label_kind):
+        plain = self.teacher.label(frames, label_kind)
+        mirrored = self.teacher.label(np.ascontiguousarray(frames[:, :, ::-1]), label_kind)
+        return [(a + b[:, ::-1]) / 2 for a, b in zip(plain, mirrored)]
+
+
 def _file_version(path):
     path = pathlib.Path(path)
     file = path / "saved_model.pb" if path.is_dir() else path
@@ -460,15 +482,15 @@ def load_map_teacher(path, label_kind="prob", output="", input_size=(192, 256)):
 
 def list_inputs(config):
     """[(id, image path)] sorted by id: the image folder's files or the dataset split's images."""
+    options = {"skip_bad": True} if config.skip_bad else {}
     if config.images:
         folder = pathlib.Path(config.images)
         if not folder.is_dir():
             raise ValueError(f"{folder}: image folder not found")
-        items = sorted(list_images(folder).items())
+        items = sorted(list_photos(folder).items())
         if not items:
-            raise ValueError(f"{folder}: no images in the folder ({', '.join(IMAGE_SUFFIXES)})")
-        return [(image_id, path) for image_id, path in items]
-    options = {"skip_bad": True} if config.skip_bad else {}
+            raise ValueError(f"{folder}: no images in the folder or its sub-folders ({', '.join(IMAGE_SUFFIXES)})")
+        return items
     if config.split_file:
         options["split_file"] = config.split_file
     result = read_dataset(config.dataset, config.data_dir, config.split or None, **options)
@@ -589,6 +611,7 @@ def pseudo_label(config, progress: Callable[[int, int], None] | None = None):
     config.check()
     items = list_inputs(config)
     default_name, default_version = teacher_provenance(config.teacher)
+    default_name += "+flip" if config.flip else ""
     name = config.teacher_name or default_name
     version = config.teacher_version or default_version
     out = pathlib.Path(config.out_dir)
@@ -605,6 +628,8 @@ def pseudo_label(config, progress: Callable[[int, int], None] | None = None):
             reports.append(ShardReport(index, path, "skipped", count))
     if todo:
         teacher = load_map_teacher(config.teacher, config.label_kind, config.teacher_output, tuple(config.input_size))
+        if config.flip:
+            teacher = FlipAveragedTeacher(teacher)
         out.mkdir(parents=True, exist_ok=True)
         total = sum(len(shard_items(items, i, config.num_shards)) for i in todo)
         done = 0

@@ -17,16 +17,25 @@ from fastsal_tf.data.images import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
 from fastsal_tf.data.readers.common import example_from_files
 
 
-def _image_files(root: pathlib.Path) -> list[pathlib.Path]:
+def list_photos(root: str | pathlib.Path) -> dict[str, pathlib.Path]:
+    """{id: path} of the image files below root (by suffix, unsupported image types included, not opened),
+    in sorted path order; DatasetError for a missing folder or two files with one id."""
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        raise DatasetError(root, "folder not found")
     suffixes = IMAGE_SUFFIXES + UNSUPPORTED_SUFFIXES
-    files = []
+    found: dict[str, pathlib.Path] = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
+        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in suffixes:
             continue
-        if path.suffix.lower() in suffixes and path.is_file():
-            files.append(path)
-    return files
+        if not path.is_file():
+            continue
+        example_id = relative.with_suffix("").as_posix()
+        if example_id in found:
+            raise DatasetError(path, f"two images share the id {example_id!r} ({found[example_id].name})")
+        found[example_id] = path
+    return found
 
 
 def read_photos(root: str | pathlib.Path, split: str | None = None, *, skip_bad: bool = False,
@@ -35,17 +44,10 @@ def read_photos(root: str | pathlib.Path, split: str | None = None, *, skip_bad:
     if split not in (None, "all"):
         raise ValueError(f"a photo folder has no splits, got {split!r}")
     root = pathlib.Path(root)
-    if not root.is_dir():
-        raise DatasetError(root, "folder not found")
     collector = Collector(f"photos/{root.name}", skip_bad)
-    seen: dict[str, pathlib.Path] = {}
-    for path in _image_files(root):
-        example_id = path.relative_to(root).with_suffix("").as_posix()
-        if example_id in seen:
-            raise DatasetError(path, f"two images share the id {example_id!r} ({seen[example_id].name})")
-        seen[example_id] = path
+    for example_id, path in list_photos(root).items():
         example_from_files(collector, example_id, path, outside)
     if not collector.examples:
-        raise DatasetError(root, "no usable images found" + (f" ({len(collector.skipped)} skipped as bad)"
-                                                                 if collector.skipped else ""))
+        raise DatasetError(root, f"no images in the folder or its sub-folders ({', '.join(IMAGE_SUFFIXES)})"
+                                 + (f"; {len(collector.skipped)} skipped as bad" if collector.skipped else ""))
     return collector.result()
