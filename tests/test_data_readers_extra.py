@@ -114,8 +114,8 @@ def test_rss2015_bad_csv_names_the_file(tmp_path, text, message):
 def test_photo_folder_recursive_ids_and_bad_files(tmp_path):
     root = DATASETS / "photos"
     with pytest.raises(DatasetError, match=r"bad\.jpg: unreadable or corrupt image"):
-        read_dataset("photos", root)
-    result = read_dataset("photos", root, skip_bad=True)
+        read_dataset("photos", root, skip_bad=False)
+    result = read_dataset("photos", root)
     assert [e.id for e in result] == ["a", "sub/a", "sub/deeper/b"]
     assert all(e.fixations is None and e.map_path is None for e in result)
     assert [pathlib.Path(s.path).name for s in result.skipped] == ["bad.jpg"]

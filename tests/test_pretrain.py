@@ -1,6 +1,7 @@
 """Hint pretraining: teachers (loading, shape checks, the VGG example), pretrain() end to end on the OSIE
 fixture, and the hand-over of the hint model's weights to FastSal-A / C (transfer_weights, finetune --init)."""
 
+import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -190,3 +191,16 @@ def test_pretrain_program(teacher_file, tmp_path):
     bad += ["--teacher=vgg16", "--teacher_weights=imagenet"]
     bad = subprocess.run(bad, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "pretrain: error: VGG16 teacher weights must be a local" in bad.stderr
+
+
+def test_pretrain_on_the_images_of_a_mixture(teacher_file, tmp_path):
+    """Hint pretraining on a labelled set plus a photo folder (its bad file skipped by name); labels unused."""
+    datasets_dir = OSIE.parent
+    config = PretrainConfig(out_dir=str(tmp_path / "out"), data_dir=str(OSIE), split_file=str(OSIE / "osie_split.json"),
+                            teacher=str(teacher_file), size=SIZE, init="none", epochs=2, batch_size=2, verbose=0,
+                            train=f"osie:train,photos@{datasets_dir / 'photos'}", mix_weights="1,1", steps_per_epoch=2)
+    history = pretrain(config)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    assert keras.saving.load_model(tmp_path / "out" / "final.keras").name == "fastsal_hint"
+    with pytest.raises(ValueError, match="source nope"):
+        pretrain(dataclasses.replace(config, out_dir=str(tmp_path / "out2"), train="osie:train,nope@/x"))

@@ -9,6 +9,7 @@ Rerunning an interrupted command resumes from its last finished epoch (BackupAnd
 import dataclasses
 import sys
 
+import mixture_flags
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -17,13 +18,8 @@ flags.DEFINE_string("data_dir", None, "dataset root")
 flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry)")
 flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged 600/100 split)")
 flags.DEFINE_string("train_split", "train", "training split")
-flags.DEFINE_string("train", "", "a training mixture instead of --dataset/--train_split: sources name[:split][@root] "
-                    "separated by commas, e.g. osie:train,hamburg_cv2:train,rss2015,pseudo@labels/photos "
-                    "(root: @root, else --data_dir for --dataset, else --extra_dir/name)")
-flags.DEFINE_string("mix_weights", "", "sampling weights of the --train sources, e.g. 1,1,0.5 (default: "
-                    "proportional to their sizes)")
-flags.DEFINE_string("extra_dir", "", "folder holding the extra sets as <name>/ (shared/tools/extra_data.py --out)")
-flags.DEFINE_integer("steps_per_epoch", 0, "--train mixtures: steps per epoch (default: one pass's worth of images)")
+mixture_flags.define_mixture_flags()
+flags.adopt_module_key_flags(mixture_flags)
 flags.DEFINE_string("cache_size", "", "--train mixtures: HxW at which images are decoded once and cached (default: "
                     "--size / sqrt(--crop_min_area))")
 flags.DEFINE_string("val_split", "validation", "validation split")

@@ -16,6 +16,7 @@ Rerunning an interrupted command resumes from its last finished epoch (BackupAnd
 import dataclasses
 import sys
 
+import mixture_flags
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -28,6 +29,8 @@ flags.DEFINE_string("teacher_weights", "", "local VGG16 weights file for --teach
 flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry); only its images are used")
 flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged 600/100 split)")
 flags.DEFINE_string("train_split", "train", "training split")
+mixture_flags.define_mixture_flags()
+flags.adopt_module_key_flags(mixture_flags)
 flags.DEFINE_string("val_split", "validation", "validation split (selects best.keras by val_loss)")
 flags.DEFINE_string("size", "192x256", "network input HxW (multiples of 32)")
 flags.DEFINE_enum("init", "imagenet", ["imagenet", "none"], "student backbone initialisation")

@@ -7,7 +7,9 @@ target its own way, at the network size:
   continuous maps (e.g. hamburg_cv2) → the map resized and normalised to sum 1;
   pseudo-labels → the teacher's map normalised to sum 1.
 Every element is (image, {"density": (H, W, 1) summing to 1, "fixation_map": (H, W, 1) binary, all zeros
-where a source has no points}); an NSS term therefore only counts images with points.
+where a source has no points}); an NSS term therefore only counts images with points. With images_only
+(hint pretraining) the labels are dropped, any set is a source (unlabelled photo folders too), and every
+element is the image alone.
 
 Each source is decoded once and cached at `cache_size` (the network size plus the crop margin) in a file
 under the run's cache folder, shuffled and augmented on its own, repeated, and the sources are interleaved
@@ -84,7 +86,10 @@ def parse_sources(spec: str, weights: str = "", *, roots: Mapping[str, str] | No
         head, _, root = item.partition("@")
         name, _, split = head.partition(":")
         if name != PSEUDO:
-            get_reader(name)  # ValueError for an unknown dataset
+            try:
+                get_reader(name)
+            except ValueError as error:
+                raise ValueError(f"source {item}: {error}") from None
         elif split:
             raise ValueError(f"source {item}: pseudo-label shards have no split")
         if not root:
@@ -108,7 +113,7 @@ class _Member:
 
 
 def _labelled_member(source: Source, config: PipelineConfig, sigma_px: float | None, split_file: str,
-                     limit: int) -> _Member:
+                     limit: int, images_only: bool) -> _Member:
     spec = get_reader(source.name)
     options = {"split_file": split_file} if split_file and spec.split_file and source.name == "osie" else {}
     try:
@@ -117,6 +122,10 @@ def _labelled_member(source: Source, config: PipelineConfig, sigma_px: float | N
         raise ValueError(f"source {source.label}: {error}") from error
     if not examples:
         raise ValueError(f"source {source.label} under {source.root} has no examples")
+    if images_only:
+        examples = [dataclasses.replace(e, fixations=None, map_path=None) for e in examples]
+        config = dataclasses.replace(config, sigma_px=None, sigma_deg=None, density_from="auto")
+        return _Member(source, build_pipeline(examples, config).map(lambda e: e["image"]), len(examples))
     points = all(e.fixations is not None for e in examples)
     if not points and not all(e.map_path is not None for e in examples):
         raise ValueError(f"source {source.label}: needs fixations or maps for every image (an unlabelled set "
@@ -129,7 +138,7 @@ def _labelled_member(source: Source, config: PipelineConfig, sigma_px: float | N
                    len(examples))
 
 
-def _pseudo_member(source: Source, config: PipelineConfig, limit: int) -> _Member:
+def _pseudo_member(source: Source, config: PipelineConfig, limit: int, images_only: bool) -> _Member:
     try:
         shards = [str(p) for p in list_shards(source.root)]
         check_shards(shards)
@@ -150,7 +159,7 @@ def _pseudo_member(source: Source, config: PipelineConfig, limit: int) -> _Membe
         density = teacher / (tf.reduce_sum(teacher) + 1e-12)
         return element["image"], {"density": density, "fixation_map": tf.zeros_like(teacher)}
 
-    return _Member(source, elements.map(as_targets), count)
+    return _Member(source, elements.map((lambda e: e["image"]) if images_only else as_targets), count)
 
 
 def mixture_weights(members: Sequence[_Member]) -> list[float]:
@@ -182,14 +191,15 @@ def clear_partial_caches(cache_dir: str | pathlib.Path) -> None:
 
 
 def build_mixture(sources: Sequence[Source], config: PipelineConfig, *, cache_dir: str | pathlib.Path,
-                  sigma_px: float | None = None, split_file: str = "", limit: int = 0,
+                  sigma_px: float | None = None, split_file: str = "", limit: int = 0, images_only: bool = False,
                   ) -> tuple[tf.data.Dataset, int, list[tuple[Source, int, float]]]:
     """(batched (image, targets) dataset that repeats forever, images in one pass over all sources,
     [(source, its image count, its sampling probability)]).
 
     config: the training PipelineConfig (size, augment, batch_size, seed, cache_size...); each source gets it
     unbatched, with its own sigma / density source and a cache file in cache_dir. sigma_px overrides every
-    point source's sigma. limit: use only the first N images of each source (smoke tests). Every source is
+    point source's sigma. limit: use only the first N images of each source (smoke tests). images_only:
+    batches of images without targets (hint pretraining). Every source is
     read and checked before the dataset is returned, so bad sources fail before any training starts.
     """
     cache_dir = pathlib.Path(cache_dir)
@@ -201,9 +211,9 @@ def build_mixture(sources: Sequence[Source], config: PipelineConfig, *, cache_di
             seed=None if config.seed is None else config.seed + index,
             cache=_cache_path(cache_dir, index, source, config, limit) if cached else False)
         if source.name == PSEUDO:
-            members.append(_pseudo_member(source, member_config, limit))
+            members.append(_pseudo_member(source, member_config, limit, images_only))
         else:
-            members.append(_labelled_member(source, member_config, sigma_px, split_file, limit))
+            members.append(_labelled_member(source, member_config, sigma_px, split_file, limit, images_only))
     probabilities = mixture_weights(members)
     if config.cache:
         cache_dir.mkdir(parents=True, exist_ok=True)

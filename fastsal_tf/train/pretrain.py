@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 
 import keras
@@ -25,6 +26,7 @@ from fastsal_tf.data.pipeline import PipelineConfig, build_pipeline
 from fastsal_tf.data.registry import read_dataset
 from fastsal_tf.models import TF_NATIVE, build_fastsal, build_hint_model, describe
 from fastsal_tf.train import callbacks as cb
+from fastsal_tf.train.mixture import build_mixture, parse_sources
 from fastsal_tf.train.setup import freeze, learning_rate, make_optimizer, make_strategy, seed_everything
 from fastsal_tf.train.teachers import load_teacher
 from fastsal_tf.train.trainers import HintTrainer
@@ -44,6 +46,10 @@ class PretrainConfig:
     teacher_weights: str = ""  # local weights file of the "vgg16" teacher
     dataset: str = "osie"
     split_file: str = ""  # OSIE: a split JSON other than the packaged 600/100 one
+    train: str = ""  # images of a mixture "name[:split][@root],...,pseudo@DIR" (labels unused); "": dataset:train_split
+    mix_weights: str = ""  # sampling weights of the mixture's sources; "": proportional to their sizes
+    extra_dir: str = ""  # folder holding the extra sets as <name>/ (shared/tools/extra_data.py --out)
+    steps_per_epoch: int = 0  # mixtures: optimizer steps per epoch; 0: one pass's worth of images
     train_split: str = "train"
     val_split: str = "validation"
     size: tuple[int, int] = (192, 256)
@@ -78,18 +84,34 @@ def image_only(element):
     return element["image"]
 
 
+CROP_MIN_AREA = 0.7
+
+
 def datasets(config):
-    """(train, validation, train steps per epoch): batches of RGB 0–255 images at config.size."""
+    """(train, validation, train steps per epoch): batches of RGB 0–255 images at config.size; with
+    config.train, the training images come from a mixture (fastsal_tf.train.mixture, images only) cached at
+    the network size plus the crop margin."""
+    common = dict(size=tuple(config.size), batch_size=config.batch_size, seed=config.seed, cache=config.cache)
+    augmentation = Augmentation(crop_scale=(CROP_MIN_AREA, 1.0), brightness=0.1, contrast=0.1, saturation=0.1) \
+        if config.augment else None
+    training = PipelineConfig(augment=augmentation, shuffle=True, drop_remainder=True, shuffle_buffer=1000, **common)
+    val = build_pipeline(read_images(config, config.val_split), PipelineConfig(**common)).map(image_only)
+    if config.train:
+        sources = parse_sources(config.train, config.mix_weights, roots={config.dataset: config.data_dir},
+                                extra_dir=config.extra_dir)
+        cache_size = tuple(int(math.ceil(v / math.sqrt(CROP_MIN_AREA))) for v in config.size)
+        train, images, _ = build_mixture(sources, dataclasses.replace(training, cache_size=cache_size),
+                                         cache_dir=pathlib.Path(config.out_dir) / "cache",
+                                         split_file=config.split_file, limit=config.limit, images_only=True)
+        steps = config.steps_per_epoch or images // config.batch_size
+        if steps < 1:
+            raise ValueError(f"the mixture makes no full batch of {config.batch_size}")
+        return train, val, steps
     train_images = read_images(config, config.train_split)
     steps = len(train_images) // config.batch_size
     if steps < 1:
         raise ValueError(f"{len(train_images)} training images make no full batch of {config.batch_size}")
-    common = dict(size=tuple(config.size), batch_size=config.batch_size, seed=config.seed, cache=config.cache)
-    augmentation = Augmentation(crop_scale=(0.7, 1.0), brightness=0.1, contrast=0.1, saturation=0.1) \
-        if config.augment else None
-    training = PipelineConfig(augment=augmentation, shuffle=True, drop_remainder=True, shuffle_buffer=1000, **common)
     train = build_pipeline(train_images, training).map(image_only)
-    val = build_pipeline(read_images(config, config.val_split), PipelineConfig(**common)).map(image_only)
     return train, val, steps
 
 
@@ -174,6 +196,6 @@ def pretrain(config, extra_callbacks=()):
                  cb.SaveBestNetwork(out / "best.keras", monitor="val_loss"),
                  keras.callbacks.CSVLogger(str(out / "log.csv"), append=True)]
     history = trainer.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks + list(extra_callbacks),
-                          verbose=config.verbose)
+                          steps_per_epoch=steps_per_epoch if config.train else None, verbose=config.verbose)
     cb.save_atomically(student, out / "final.keras")
     return history

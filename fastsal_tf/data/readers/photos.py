@@ -4,8 +4,8 @@ recursively, in sorted path order.
 Example ids are the paths relative to root without the suffix, with "/" separators ("sub/name"), so equal
 stems in different sub-folders stay distinct; two files differing only in suffix ("a.jpg", "a.png") are an
 error naming both. Hidden files and folders (".name") are left out. Images are taken as stored (no EXIF
-rotation). A bad image (unreadable, truncated, unsupported format) is an error naming it, or with
-skip_bad=True is skipped and listed in ReadResult.skipped.
+rotation). A bad image (unreadable, truncated, unsupported format) is skipped and listed by name in
+ReadResult.skipped (skip_bad=False: an error naming it).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def list_photos(root: str | pathlib.Path) -> dict[str, pathlib.Path]:
     return found
 
 
-def read_photos(root: str | pathlib.Path, split: str | None = None, *, skip_bad: bool = False,
+def read_photos(root: str | pathlib.Path, split: str | None = None, *, skip_bad: bool = True,
                 outside: str = "error") -> ReadResult:
     """Unlabelled examples of every image below root (no splits: split must be None or "all")."""
     if split not in (None, "all"):
