@@ -29,13 +29,15 @@ def training_config(**overrides):
 
 def mixture(spec, weights="", tmp_path=None, **config):
     sources = parse_sources(spec, weights, roots={"osie": str(OSIE)}, extra_dir=str(DATASETS))
-    return build_mixture(sources, training_config(**config), cache_dir=tmp_path or "/nonexistent", split_file=SPLIT)
+    return build_mixture(sources, training_config(**config), cache_dir=tmp_path or "/nonexistent",
+                         split_files={"osie": SPLIT})
 
 
 def test_parse_sources_roots_splits_and_weights():
     sources = parse_sources("osie:train, hamburg_cv2:validation,rss2015@/data/rss,pseudo@/labels", "1,2,0.5,0",
                             roots={"osie": "/osie"}, extra_dir="/extra")
-    assert sources == [Source("osie", "train", "/osie", 1.0), Source("hamburg_cv2", "validation", "/extra/hamburg_cv2", 2.0),
+    assert sources == [Source("osie", "train", "/osie", 1.0),
+                       Source("hamburg_cv2", "validation", "/extra/hamburg_cv2", 2.0),
                        Source("rss2015", None, "/data/rss", 0.5), Source("pseudo", None, "/labels", 0.0)]
     assert [s.label for s in sources] == ["osie:train", "hamburg_cv2:validation", "rss2015", "pseudo"]
     assert parse_sources("osie:train", roots={"osie": "/o"})[0].weight is None
@@ -67,7 +69,8 @@ def sources_of(batches):
 
 def test_each_source_builds_its_own_target_and_weights_pick_sources():
     dataset, images, summary = mixture("osie:train,hamburg_cv2:all", "1,0")
-    assert images == 2 and [(s.label, n, p) for s, n, p in summary] == [("osie:train", 2, 1.0), ("hamburg_cv2:all", 3, 0.0)]
+    assert images == 2
+    assert [(s.label, n, p) for s, n, p in summary] == [("osie:train", 2, 1.0), ("hamburg_cv2:all", 3, 0.0)]
     batches = list(dataset.take(3).as_numpy_iterator())
     assert sources_of(batches).tolist() == [1] * 12
     for images_, targets in batches:
@@ -144,13 +147,14 @@ def test_shards_from_another_teacher_or_size_are_refused(tmp_path, change, messa
 def test_bad_sources_fail_before_training(tmp_path):
     with pytest.raises(ValueError, match="source osie:train: .*not found"):
         build_mixture([Source("osie", "train", str(tmp_path / "none"))], training_config(), cache_dir=tmp_path,
-                      split_file=SPLIT)
+                      split_files={"osie": SPLIT})
     with pytest.raises(ValueError, match="source photos: needs fixations or maps"):
         build_mixture([Source("photos", None, str(DATASETS / "osie" / "data" / "stimuli"))], training_config(),
                       cache_dir=tmp_path)
     with pytest.raises(ValueError, match="give a mixture weight for every source or for none"):
         build_mixture([Source("osie", "train", str(OSIE), 1.0), Source("rss2015", None, str(DATASETS / "rss2015"))],
-                      training_config(), cache_dir=tmp_path, split_file=SPLIT)
+                      training_config(), cache_dir=tmp_path,
+                      split_files={"osie": SPLIT})
     run = tmp_path / "run"
     with pytest.raises(ValueError, match="source hamburg_cv2:train"):
         finetune(FinetuneConfig(out_dir=str(run), data_dir=str(OSIE), split_file=SPLIT, size=(32, 32), init="none",

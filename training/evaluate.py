@@ -15,7 +15,7 @@ flags.DEFINE_string("model", None, "'default', a .keras / .tflite / .pth file, o
 flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry)")
 flags.DEFINE_string("data_dir", None, "dataset root")
 flags.DEFINE_string("split", None, "split to evaluate (default: the dataset's first)")
-flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged split)")
+flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
 flags.DEFINE_enum("protocol", "mit", ["mit", "authors"], "mit (ours) or authors (the paper's eval.py post-processing)")
 flags.DEFINE_string("out_dir", "evaluation", "report folder")
 flags.DEFINE_integer("limit", 0, "evaluate only the first N images (0: all)")

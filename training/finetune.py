@@ -16,7 +16,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", None, "output folder (best.keras, final.keras, log.csv, tensorboard/, backup/)")
 flags.DEFINE_string("data_dir", None, "dataset root")
 flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry)")
-flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged 600/100 split)")
+flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
 flags.DEFINE_string("train_split", "train", "training split")
 mixture_flags.define_mixture_flags()
 flags.adopt_module_key_flags(mixture_flags)

@@ -27,7 +27,7 @@ flags.DEFINE_string("teacher_outputs", "", "4 comma-separated teacher output or 
                     "(default: all 4 outputs, sorted by name)")
 flags.DEFINE_string("teacher_weights", "", "local VGG16 weights file for --teacher=vgg16 (nothing is downloaded)")
 flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry); only its images are used")
-flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged 600/100 split)")
+flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
 flags.DEFINE_string("train_split", "train", "training split")
 mixture_flags.define_mixture_flags()
 flags.adopt_module_key_flags(mixture_flags)

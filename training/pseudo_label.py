@@ -28,7 +28,7 @@ flags.DEFINE_string("images", "", "a folder of images to label, sub-folders incl
 flags.DEFINE_string("dataset", "", "a dataset name (fastsal_tf.data.registry) to label, with --data_dir and --split")
 flags.DEFINE_string("data_dir", "", "dataset root for --dataset")
 flags.DEFINE_string("split", "", "dataset split (default: the dataset's first)")
-flags.DEFINE_string("split_file", "", "OSIE only: split JSON (default: the packaged split)")
+flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
 flags.DEFINE_integer("num_shards", 1, "number of shards the images are divided into")
 flags.DEFINE_integer("shard_index", None, "label only this shard (0-based); default: all shards, in turn")
 flags.DEFINE_enum("label_kind", "prob", ["map", "prob"], "map: sigmoid map in [0, 1]; prob: sums to 1")

@@ -18,11 +18,11 @@ def add_parser(subparsers):
     parser.add_argument("--model", required=True,
                         help="'default', 'default-c', a .keras, .tflite or authors' .pth file, or a folder of "
                              "precomputed maps (<id>.npy/.png/.jpg or <id>_saliency.<ext>)")
-    parser.add_argument("--dataset", required=True, help="dataset name (osie, salicon, mit1003, cat2000, folder, ...)")
+    parser.add_argument("--dataset", required=True, help="dataset name (osie, eyecrowd, hamburg_cv2, rss2015, salicon, cat2000, folder, ...)")
     parser.add_argument("--data-dir", required=True, help="dataset root folder")
     parser.add_argument("--split", default=None,
                         help="split to evaluate (e.g. validation; default: the dataset's first)")
-    parser.add_argument("--split-file", default=None, help="OSIE only: split JSON (default: the packaged split)")
+    parser.add_argument("--split-file", default=None, help="split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
     parser.add_argument("--protocol", choices=["mit", "authors"], default="mit",
                         help="mit (ours, default) or authors (the paper's eval.py map post-processing)")
     parser.add_argument("--out", default="evaluation", help="report folder (default ./evaluation)")

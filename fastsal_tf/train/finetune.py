@@ -37,12 +37,12 @@ class FinetuneConfig:
     out_dir: str
     data_dir: str
     dataset: str = "osie"
-    split_file: str = ""  # OSIE: a split JSON other than the packaged 600/100 one
-    train: str = ""  # a mixture "name[:split][@root],...,pseudo@DIR" (fastsal_tf.train.mixture); "": dataset:train_split
+    split_file: str = ""  # a split JSON of the dataset other than its packaged one (osie, eyecrowd, hamburg_cv2)
+    train: str = ""  # a mixture "name[:split][@root],...,pseudo@DIR" (train/mixture.py); "": dataset:train_split
     mix_weights: str = ""  # sampling weights of the mixture's sources; "": proportional to their sizes
     extra_dir: str = ""  # folder holding the extra sets as <name>/ (shared/tools/extra_data.py --out)
     steps_per_epoch: int = 0  # mixtures: optimizer steps per epoch; 0: one pass's worth of images
-    cache_size: tuple[int, int] | None = None  # decode once at this (H, W); None: size / sqrt(crop_min_area) for mixtures
+    cache_size: tuple[int, int] | None = None  # mixtures decode once at (H, W); None: size / sqrt(crop_min_area)
     train_split: str = "train"
     val_split: str = "validation"
     variant: str = "A"
@@ -133,8 +133,8 @@ def mixture_datasets(config, training: PipelineConfig):
                             extra_dir=config.extra_dir)
     training = dataclasses.replace(training, cache_size=mixture_cache_size(config))
     train, images, summary = build_mixture(sources, training, cache_dir=pathlib.Path(config.out_dir) / "cache",
-                                           sigma_px=config.sigma_px or None, split_file=config.split_file,
-                                           limit=config.limit)
+                                           sigma_px=config.sigma_px or None, limit=config.limit,
+                                           split_files={config.dataset: config.split_file})
     steps = config.steps_per_epoch or images // config.batch_size
     return train, steps, summary
 

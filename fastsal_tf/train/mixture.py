@@ -115,7 +115,7 @@ class _Member:
 def _labelled_member(source: Source, config: PipelineConfig, sigma_px: float | None, split_file: str,
                      limit: int, images_only: bool) -> _Member:
     spec = get_reader(source.name)
-    options = {"split_file": split_file} if split_file and spec.split_file and source.name == "osie" else {}
+    options = {"split_file": split_file} if split_file else {}
     try:
         examples = list(read_dataset(source.name, source.root, source.split, **options))[: limit or None]
     except (DatasetError, OSError) as error:
@@ -191,14 +191,16 @@ def clear_partial_caches(cache_dir: str | pathlib.Path) -> None:
 
 
 def build_mixture(sources: Sequence[Source], config: PipelineConfig, *, cache_dir: str | pathlib.Path,
-                  sigma_px: float | None = None, split_file: str = "", limit: int = 0, images_only: bool = False,
+                  sigma_px: float | None = None, split_files: Mapping[str, str] | None = None, limit: int = 0,
+                  images_only: bool = False,
                   ) -> tuple[tf.data.Dataset, int, list[tuple[Source, int, float]]]:
     """(batched (image, targets) dataset that repeats forever, images in one pass over all sources,
     [(source, its image count, its sampling probability)]).
 
     config: the training PipelineConfig (size, augment, batch_size, seed, cache_size...); each source gets it
     unbatched, with its own sigma / density source and a cache file in cache_dir. sigma_px overrides every
-    point source's sigma. limit: use only the first N images of each source (smoke tests). images_only:
+    point source's sigma. split_files: {dataset name: split JSON} for sources whose fixed split is not the
+    packaged one. limit: use only the first N images of each source (smoke tests). images_only:
     batches of images without targets (hint pretraining). Every source is
     read and checked before the dataset is returned, so bad sources fail before any training starts.
     """
@@ -213,6 +215,7 @@ def build_mixture(sources: Sequence[Source], config: PipelineConfig, *, cache_di
         if source.name == PSEUDO:
             members.append(_pseudo_member(source, member_config, limit, images_only))
         else:
+            split_file = (split_files or {}).get(source.name, "")
             members.append(_labelled_member(source, member_config, sigma_px, split_file, limit, images_only))
     probabilities = mixture_weights(members)
     if config.cache:

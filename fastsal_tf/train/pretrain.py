@@ -45,7 +45,7 @@ class PretrainConfig:
     teacher_outputs: str = ""  # 4 comma-separated output / layer names in hint order; empty: all, sorted
     teacher_weights: str = ""  # local weights file of the "vgg16" teacher
     dataset: str = "osie"
-    split_file: str = ""  # OSIE: a split JSON other than the packaged 600/100 one
+    split_file: str = ""  # a split JSON of the dataset other than its packaged one (osie, eyecrowd, hamburg_cv2)
     train: str = ""  # images of a mixture "name[:split][@root],...,pseudo@DIR" (labels unused); "": dataset:train_split
     mix_weights: str = ""  # sampling weights of the mixture's sources; "": proportional to their sizes
     extra_dir: str = ""  # folder holding the extra sets as <name>/ (shared/tools/extra_data.py --out)
@@ -102,7 +102,8 @@ def datasets(config):
         cache_size = tuple(int(math.ceil(v / math.sqrt(CROP_MIN_AREA))) for v in config.size)
         train, images, _ = build_mixture(sources, dataclasses.replace(training, cache_size=cache_size),
                                          cache_dir=pathlib.Path(config.out_dir) / "cache",
-                                         split_file=config.split_file, limit=config.limit, images_only=True)
+                                         split_files={config.dataset: config.split_file}, limit=config.limit,
+                                         images_only=True)
         steps = config.steps_per_epoch or images // config.batch_size
         if steps < 1:
             raise ValueError(f"the mixture makes no full batch of {config.batch_size}")
