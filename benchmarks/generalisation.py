@@ -6,6 +6,9 @@ Usage:
       shipped=default mixture=runs/mix_s0/final.keras,runs/mix_s1/final.keras
   NAME=MODEL[,MODEL...]: a model as `fastsal evaluate --model` takes it ('default', a .keras / .tflite file);
   several models separated by commas are runs (seeds) of one condition, whose per-image scores are averaged.
+  A teacher candidate: "a.keras+b.keras" is the ensemble of its members (the mean of their probability maps),
+  and a "flip:" prefix adds test-time flip averaging (each member also sees the mirrored image, its map
+  mirrored back), e.g. teacher=flip:runs/a/final.keras+runs/c/final.keras.
   DATA_DIR: the folder of shared/tools/extra_data.py (eyecrowd/, hamburg_cv2/).
 
 Each model is evaluated once per set with `fastsal evaluate`'s code path (protocol mit; densities: OSIE 24 px,
@@ -59,17 +62,56 @@ def parse_args(argv):
     return args, conditions, sets
 
 
+FLIP = "flip:"
+
+
+def _members(model: str) -> tuple[list[str], bool]:
+    """(member specs, flip) of a model spec: one model, or an ensemble "a+b", optionally "flip:"-prefixed."""
+    flip = model.startswith(FLIP)
+    return model.removeprefix(FLIP).split("+"), flip
+
+
 def _stamp(model: str) -> dict:
-    path = pathlib.Path(model)
-    if path.is_file():
-        stat = path.stat()
-        return {"model": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return {"model": model}
+    stamps = []
+    for member in _members(model)[0]:
+        path = pathlib.Path(member)
+        if path.is_file():
+            stat = path.stat()
+            stamps.append({"model": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+        else:
+            stamps.append({"model": member})
+    return {"model": model, "members": stamps}
 
 
 def evaluation_dir(out: pathlib.Path, set_name: str, model: str, limit) -> pathlib.Path:
-    key = hashlib.sha256(json.dumps([_stamp(model)["model"], limit]).encode()).hexdigest()[:10]
-    return out / set_name.replace(" ", "_") / f"{pathlib.Path(model).stem}_{key}"
+    members, flip = _members(model)
+    key = hashlib.sha256(json.dumps([[m["model"] for m in _stamp(model)["members"]], flip, limit]).encode())
+    stem = "+".join(pathlib.Path(m).stem for m in members) + ("_flip" if flip else "")
+    return out / set_name.replace(" ", "_") / f"{stem}_{key.hexdigest()[:10]}"
+
+
+def ensemble_function(model: str):
+    """image path → the mean probability map of the members (and of their flipped predictions with
+    "flip:"), each at the stored image size (no EXIF rotation, as dataset labels)."""
+    from PIL import Image
+
+    from fastsal_tf.api import load_model
+
+    specs, flip = _members(model)
+    predictors = [load_model(spec) for spec in specs]
+
+    def predict(image_path):
+        with Image.open(image_path) as image:
+            rgb = np.asarray(image.convert("RGB"))
+        maps = []
+        for predictor in predictors:
+            maps.append(predictor.predict_map(rgb))
+            if flip:
+                maps.append(predictor.predict_map(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1])
+        return np.mean(maps, axis=0)
+
+    predict.__name__ = model
+    return predict
 
 
 def evaluate_once(model: str, set_name: str, args) -> pathlib.Path:
@@ -84,7 +126,9 @@ def evaluate_once(model: str, set_name: str, args) -> pathlib.Path:
         return target
     root = args.osie_dir if folder is None else str(pathlib.Path(args.extra_dir) / folder)
     print(f"generalisation: evaluating {model} on {set_name}", file=sys.stderr)
-    report = run_evaluation(model, dataset, root, split=split, limit=args.limit, baseline_split="none")
+    members, flip = _members(model)
+    subject = {model: ensemble_function(model)} if flip or len(members) > 1 else model
+    report = run_evaluation(subject, dataset, root, split=split, limit=args.limit, baseline_split="none")
     write_reports(report, target)
     stamp_file.write_text(json.dumps(stamp))
     return target

@@ -68,3 +68,24 @@ def test_unknown_set_and_missing_model_are_clear(tmp_path, capsys):
     code = generalisation.main(["--osie-dir", str(DATASETS / "osie"), "--extra-dir", str(DATASETS), "--out",
                                 str(tmp_path), "--sets", "EyeCrowd", f"a={tmp_path / 'missing.keras'}"])
     assert code == 2 and "a=" in capsys.readouterr().err
+
+
+def test_flip_ensemble_of_one_model_is_the_mean_of_its_plain_and_mirrored_maps(tmp_path):
+    """ensemble_function against the predictor called directly, on an asymmetric image."""
+    from PIL import Image
+
+    from fastsal_tf.api import load_model
+
+    pixels = np.zeros((60, 80, 3), np.uint8)
+    pixels[10:30, 5:25] = 255  # a bright block on the left
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    predictor = load_model("default")
+    plain = predictor.predict_map(pixels)
+    mirrored = predictor.predict_map(np.ascontiguousarray(pixels[:, ::-1]))[:, ::-1]
+    assert np.abs(plain - mirrored).max() > 1e-6
+    np.testing.assert_allclose(generalisation.ensemble_function("flip:default")(tmp_path / "x.png"),
+                               (plain + mirrored) / 2, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(generalisation.ensemble_function("default+default")(tmp_path / "x.png"), plain,
+                               rtol=1e-6, atol=1e-12)
+    assert generalisation.evaluation_dir(tmp_path, "EyeCrowd", "flip:default+default-c", None).name.startswith(
+        "default+default-c_flip_")
