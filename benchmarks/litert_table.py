@@ -78,7 +78,7 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.cli.arguments import parse_size
     from fastsal_tf.export import export_tflite
     from fastsal_tf.export.benchmark import benchmark_keras, benchmark_tflite
     from fastsal_tf.export.images import load_images, synthetic_images

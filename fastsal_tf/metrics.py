@@ -272,6 +272,20 @@ def nss(saliency_map, fixation_map) -> float:
     return float((values[fixated].mean() - values.mean()) / values.std(ddof=1))
 
 
+def pearson(a, b) -> float:
+    """Pearson's linear correlation of two arrays of the same size (in float64): Σ(a − ā)(b − b̄) /
+    sqrt(Σ(a − ā)² · Σ(b − b̄)²); 1.0 for two constant arrays, 0.0 when only one is constant (`cc` calls
+    that case undefined before it gets here)."""
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    a = a - a.mean()
+    b = b - b.mean()
+    denominator = np.sqrt((a * a).sum() * (b * b).sum())
+    if denominator == 0:
+        return 1.0 if np.allclose(a, b) else 0.0
+    return float((a * b).sum() / denominator)
+
+
 @_nan_if_undefined
 def cc(saliency_map, density_map) -> float:
     """Pearson's linear correlation coefficient (MIT CC.m) between the prediction and the density map:
@@ -280,9 +294,7 @@ def cc(saliency_map, density_map) -> float:
     values = _prediction(saliency_map, truth.shape)
     _require_varying(truth, "density_map")
     _require_varying(values, "saliency_map")
-    a = values - values.mean()
-    b = truth - truth.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+    return pearson(values, truth)
 
 
 @_nan_if_undefined

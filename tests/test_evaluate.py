@@ -19,6 +19,7 @@ from fastsal_tf.evaluation import (METRICS, REPORT_FILES, EvaluationWarning, Fun
 from fastsal_tf.evaluation import ground_truth as gt
 from fastsal_tf.evaluation.reports import EvaluationReport
 from fastsal_tf.evaluation.sources import FixedMap, ModelSource
+from fastsal_tf.imaging import centered_gaussian
 
 HERE = pathlib.Path(__file__).resolve().parent
 FIXTURES = HERE / "data" / "evaluate"
@@ -106,7 +107,7 @@ def test_mean_density_equals_the_mean_of_the_densities():
 
 
 def test_centered_gaussian_baseline():
-    values = gt.centered_gaussian((30, 40))
+    values = centered_gaussian((30, 40))
     assert values.sum() == pytest.approx(1.0)
     assert np.unravel_index(values.argmax(), values.shape) in {(14, 19), (14, 20), (15, 19), (15, 20)}
     np.testing.assert_allclose(values, values[::-1, ::-1])
@@ -115,7 +116,7 @@ def test_centered_gaussian_baseline():
 # --- evaluate ---------------------------------------------------------------------------------------------------
 
 def test_perfect_prediction_scores_cc_1_and_beats_center_bias(examples):
-    results = evaluate_many({"perfect": _truth_fn(examples), "center": FixedMap(gt.centered_gaussian((24, 32)))},
+    results = evaluate_many({"perfect": _truth_fn(examples), "center": FixedMap(centered_gaussian((24, 32)))},
                             examples, sigma_px=SIGMA)
     perfect, center = results["perfect"].means(), results["center"].means()
     for values in results["perfect"].per_image.values():
@@ -131,11 +132,11 @@ def test_perfect_prediction_scores_cc_1_and_beats_center_bias(examples):
 
 
 def test_scores_match_score_image_with_the_documented_inputs(examples, fixated):
-    scores = evaluate(MAPS, examples, sigma_px=SIGMA, baseline=gt.centered_gaussian((24, 32)), seed=3)
+    scores = evaluate(MAPS, examples, sigma_px=SIGMA, baseline=centered_gaussian((24, 32)), seed=3)
     example = fixated[2]  # c: 40×30, other images' fixations scaled into its frame
     truth = gt.image_ground_truth(example, SIGMA)
     others = gt.ShuffledNegatives(examples).other_fixation_map(example)
-    baseline = np.maximum(metrics.resize_map(gt.centered_gaussian((24, 32)), (30, 40)), 0)
+    baseline = np.maximum(metrics.resize_map(centered_gaussian((24, 32)), (30, 40)), 0)
     expected = metrics.score_image(np.load(MAPS / "c_saliency.npy"), truth.fixation_map, truth.density,
                                    baseline_map=baseline / baseline.sum(), other_fixation_map=others,
                                    rng=np.random.default_rng([3, zlib.crc32(b"c")]))
@@ -169,10 +170,10 @@ def test_map_directory_prefers_exact_stem_and_npy(tmp_path):
 
 def test_maps_of_another_size_are_resized_by_the_metric_rule(examples):
     def small(path):
-        return gt.centered_gaussian((12, 16))
+        return centered_gaussian((12, 16))
 
     def full(path):
-        return metrics.resize_map(gt.centered_gaussian((12, 16)), (24, 32))
+        return metrics.resize_map(centered_gaussian((12, 16)), (24, 32))
 
     two = [e for e in examples if (e.height, e.width) == (24, 32) and e.fixations is not None]
     a = evaluate(small, two, sigma_px=SIGMA).means()
@@ -228,7 +229,7 @@ def test_empty_fixations_give_nan_with_a_warning_not_a_crash(examples):
     empty = _example("empty", np.zeros((0, 2)))
     subset = [e for e in examples if e.fixations is not None] + [empty]
     with pytest.warns(EvaluationWarning, match=r"image 'empty'.*no fixations"):
-        scores = evaluate(lambda path: gt.centered_gaussian((24, 32)), subset, sigma_px=SIGMA)
+        scores = evaluate(lambda path: centered_gaussian((24, 32)), subset, sigma_px=SIGMA)
     assert all(np.isnan(v) for v in scores.per_image["empty"].values())
     assert scores.counts()["auc_judd"] == 3 and np.isfinite(scores.means()["auc_judd"])
 
@@ -264,7 +265,7 @@ class _FakePredictor:
 
     def predict_map(self, image):
         self.shapes.append(image.shape)
-        return gt.centered_gaussian(image.shape[:2])
+        return centered_gaussian(image.shape[:2])
 
     def describe(self):
         return "fake"
@@ -274,7 +275,7 @@ def test_model_source_feeds_stored_pixels_and_scores_the_probability_map(example
     fake = _FakePredictor()
     scores = evaluate(fake, examples, sigma_px=SIGMA)
     assert fake.shapes == [(e.height, e.width, 3) for e in examples]
-    baseline = evaluate(lambda path: gt.centered_gaussian(Image.open(path).size[::-1]), examples, sigma_px=SIGMA)
+    baseline = evaluate(lambda path: centered_gaussian(Image.open(path).size[::-1]), examples, sigma_px=SIGMA)
     assert scores.per_image == baseline.per_image
     with pytest.raises(ValueError, match="logits"):
         ModelSource(fake, "authors")
@@ -336,7 +337,7 @@ def test_cli_osie_split_with_train_center_bias(tmp_path, test_data, capsys):
     maps = tmp_path / "maps"
     maps.mkdir()
     for name in ("1010", "1024"):
-        np.save(maps / f"{name}.npy", gt.centered_gaussian((30, 40)))
+        np.save(maps / f"{name}.npy", centered_gaussian((30, 40)))
     status = _run_cli(["evaluate", "--model", str(maps), "--dataset", "osie", "--data-dir", str(root), "--split",
                        "validation", "--split-file", str(root / "osie_split.json"), "--out", str(tmp_path / "out")])
     assert status == 0
@@ -389,7 +390,7 @@ def test_training_script_runs_the_same_code(tmp_path):
 def test_sixteen_bit_png_maps_keep_their_precision(tmp_path):
     from fastsal_tf.evaluation import read_map_file
 
-    values = gt.centered_gaussian((24, 32))
+    values = centered_gaussian((24, 32))
     scaled = np.round(65535 * values / values.max()).astype(np.uint16)
     Image.fromarray(scaled).save(tmp_path / "a.png")
     read = read_map_file(tmp_path / "a.png")

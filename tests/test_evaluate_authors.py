@@ -11,6 +11,7 @@ from fastsal_tf.data import read_dataset
 from fastsal_tf.evaluation import EvaluationWarning, authors_map, blur_5x5, evaluate, resize_area
 from fastsal_tf.evaluation import ground_truth as gt
 from fastsal_tf.evaluation.authors import sigmoid
+from fastsal_tf.imaging import centered_gaussian
 
 DATASET = pathlib.Path(__file__).resolve().parent / "data" / "evaluate" / "dataset"
 
@@ -94,7 +95,7 @@ def test_authors_protocol_scores_network_logits_from_a_folder(tmp_path):
     logits = {e.id: rng.normal(size=(6, 8)) for e in examples}
     for name, values in logits.items():
         np.save(tmp_path / f"{name}.npy", values)
-    baseline = gt.centered_gaussian((24, 32))
+    baseline = centered_gaussian((24, 32))
     scores = evaluate(tmp_path, examples, protocol="authors", sigma_px=2.0, baseline=baseline)
     example = examples[0]
     truth = gt.image_ground_truth(example, 2.0)

@@ -10,7 +10,9 @@ import pytest
 from fastsal_tf.export import (PARITY_BOUNDS, ExportError, ParityError, UnsupportedOpsError, export_tflite,
                                list_ops, read_metadata, run_tflite)
 from fastsal_tf.export.images import synthetic_images
-from fastsal_tf.export.litert import correlation, logits_model, make_interpreter, reference_outputs
+from fastsal_tf.export.graph import logits_model
+from fastsal_tf.export.parity import make_interpreter, reference_outputs
+from fastsal_tf.metrics import pearson
 from fastsal_tf.export.random_weights import randomize_weights
 from fastsal_tf.models import TF_NATIVE, build_fastsal
 
@@ -86,7 +88,7 @@ def test_every_mode_converts_with_parity(models, images, tmp_path, variant, mode
     want = reference_outputs(logits_model(models[variant], SIZE), images[8:])
     assert got["probability_map"].dtype == np.float32
     np.testing.assert_allclose(got["probability_map"].sum(axis=(1, 2, 3)), 1.0, atol=1e-4)
-    assert min(correlation(g, w) for g, w in zip(got["probability_map"], want["probability_map"])) >= 0.98
+    assert min(pearson(g, w) for g, w in zip(got["probability_map"], want["probability_map"])) >= 0.98
     assert 0.0 <= got["saliency_map"].min() and got["saliency_map"].max() <= 1.0
 
     metadata = read_metadata(out)
@@ -169,7 +171,7 @@ def test_int8_calibration_ranges_and_bias_correction(images, tmp_path, monkeypat
     int8 convolutions (the constant offset of the weight rounding is gone from the logits)."""
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from fastsal_tf.export import litert
+    from fastsal_tf.export import calibration
 
     model = _offset_model()
     want = reference_outputs(logits_model(model, SIZE), images[8:])["logits"]
@@ -187,7 +189,7 @@ def test_int8_calibration_ranges_and_bias_correction(images, tmp_path, monkeypat
     # side = green / 255: range [0, ≤ 1], not the ADD's [−3, 4] that TensorFlow's calibrator records
     assert list(relu.quantization.zeroPoint) == [-128] and relu.quantization.scale[0] <= 1 / 255 + 1e-7
 
-    monkeypatch.setattr(litert, "_correct_biases", lambda calibrated, quantized, means: quantized)
+    monkeypatch.setattr(calibration, "correct_biases", lambda calibrated, quantized, means: quantized)
     plain = export_tflite(model, tmp_path / "plain.tflite", check_parity=False, **kwargs)
     assert logit_offset(plain.path) < -1.5
 
@@ -337,7 +339,7 @@ def test_convert_py_absl_program(tiny_files, tmp_path, capsys):
 # ------------------------------------------------------------------------------------------ authors' weights
 
 def test_authors_pth_fp32_reproduces_reference_logits(shared_dir, tmp_path):
-    from fastsal_tf.cli.export import load_model
+    from fastsal_tf.export.options import load_export_model as load_model
 
     reference = np.load(shared_dir / "reference" / "vectors_A.npz")
     inputs = reference["inputs"].transpose(0, 2, 3, 1)  # already ImageNet-normalised NCHW → NHWC

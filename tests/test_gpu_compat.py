@@ -2,18 +2,23 @@
 64×64 FastSal models. The LiteRT GPU run needs a Vulkan device (chromium's SwiftShader) and skips without."""
 
 import json
+import pathlib
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from fastsal_tf.export import ExportError, export_tflite, list_ops, read_metadata, run_tflite
-from fastsal_tf.export.gpu_compat import (find_vulkan_icd, gpu_compatibility, gpu_friendly_model,
-                                          litert_gpu_run, sliced_pixel_shuffle, tf_analyzer_report)
+from fastsal_tf.export.gpu_compat import gpu_compatibility, tf_analyzer_report
+from fastsal_tf.export.gpu_friendly import gpu_friendly_model, sliced_pixel_shuffle
 from fastsal_tf.export.images import synthetic_images
 from fastsal_tf.export.random_weights import randomize_weights
 from fastsal_tf.models import TF_NATIVE, TORCH_COMPATIBLE, build_fastsal
 from fastsal_tf.models.layers import PixelShuffle
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.litert_gpu import find_vulkan_icd, litert_gpu_run  # noqa: E402  (GPU tooling lives in benchmarks/)
 
 SIZE = (64, 64)
 

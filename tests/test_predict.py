@@ -18,7 +18,9 @@ from fastsal_tf.cli import main
 from fastsal_tf.predict import images as pimages
 from fastsal_tf.predict import postprocess
 from fastsal_tf.predict.errors import ImageError, ModelNotFoundError, SaliencyWarning
+from fastsal_tf.imaging import centered_gaussian
 from fastsal_tf.predict.runner import collect_inputs
+from fastsal_tf.runtime import resolve as runtime_resolve
 
 HW = (64, 64)
 
@@ -257,7 +259,7 @@ def test_blur_and_center_bias(stub_tflite):
     for prob in (blurred, biased, half):
         assert abs(prob.sum() - 1) < 1e-12
     assert blurred.max() < plain.max() and blurred[5:10, 5:10].sum() < 0.9 * plain[5:10, 5:10].sum()
-    gauss = postprocess.center_gaussian((60, 80), 0.25, np.float64)
+    gauss = centered_gaussian((60, 80), 0.25, np.float64)
     np.testing.assert_allclose(biased, gauss / gauss.sum(), rtol=1e-4)
     np.testing.assert_allclose(half, 0.5 * plain + 0.5 * biased, rtol=1e-3, atol=1e-9)
     y, x = np.unravel_index(np.argmax(biased), biased.shape)
@@ -451,7 +453,7 @@ def test_outputs_never_overwrite_inputs(stub_tflite, tmp_path, capsys):
 
 
 def test_missing_shipped_model_says_how_to_give_one(monkeypatch, tmp_path, capsys, tiny_keras):
-    monkeypatch.setattr(api, "ASSETS_DIR", tmp_path / "assets")
+    monkeypatch.setattr(runtime_resolve, "ASSETS_DIR", tmp_path / "assets")
     Image.fromarray(noise(20, 20)).save(tmp_path / "p.png")
     for spec in ("default", "default-c", "default-int8"):
         with pytest.raises(ModelNotFoundError) as error:
@@ -466,7 +468,7 @@ def test_missing_shipped_model_says_how_to_give_one(monkeypatch, tmp_path, capsy
         api.load_model(tmp_path / "model.onnx")
     (tmp_path / "assets").mkdir()
     (tmp_path / "assets" / "fastsal_a.keras").write_bytes(tiny_keras.read_bytes())
-    assert api.resolve_model("default") == (tmp_path / "assets" / "fastsal_a.keras", "keras")
+    assert runtime_resolve.resolve("default") == (tmp_path / "assets" / "fastsal_a.keras", "keras")
 
 
 def test_import_fastsal_tf_stays_light():

@@ -16,7 +16,8 @@ from fastsal_tf.data.errors import DatasetError
 from fastsal_tf.data.geometry import resize_image
 from fastsal_tf.data.pseudo_labels import list_shards, read_pseudo_labels, shard_path
 from fastsal_tf.models import build_fastsal
-from fastsal_tf.train.pseudo_label import PseudoLabelConfig, output_to_label, pseudo_label, resize_label
+from fastsal_tf.train.label_teachers import output_to_label
+from fastsal_tf.train.pseudo_label import PseudoLabelConfig, pseudo_label, resize_label
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OSIE = ROOT / "tests" / "data" / "datasets" / "osie"

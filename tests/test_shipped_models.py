@@ -1,6 +1,7 @@
 """The shipped default models (fastsal_tf/assets): they load, predict a proper probability map, agree with
 each other where they should, and (with ../shared) score well above the center bias on OSIE validation."""
 
+import hashlib
 import pathlib
 
 import numpy as np
@@ -54,3 +55,49 @@ def test_shipped_model_beats_center_bias_on_osie(shared_dir, spec):
     model, center = (scores.means() for scores in report.scores.values())
     assert model["cc"] > 0.7 and model["nss"] > 2.5 and model["auc_judd"] > 0.88 and model["kld"] < 0.6
     assert model["cc"] > center["cc"] + 0.3 and model["nss"] > center["nss"] + 1.5
+
+
+# Recorded from the original shipped files of commit f2d8a23 (before FastSal described itself), loaded with that
+# commit's code: sha256 over the weights (sorted by variable path, path then bytes) and the logits at PIXELS
+# for the two images of `fixed_images()`. The re-saved files gave bit-identical outputs on those images.
+ORIGINAL = {
+    "fastsal_a.keras": ("90eec2cd0e30f7c517b67d5b3eef552991894b4b82a0f41e44522cd2cddf40ba",
+                        [-0.5218683, -1.188116, 0.9124694, -0.4988938, -1.088787, 0.7832109,
+                         -0.440955, -0.8632814, 1.369201, -0.85615, -0.958545, 0.825473]),
+    "fastsal_c.keras": ("f18dfb569a4539f4e0d904f06f24c1663133f3a581441a17af7a8f85b8ef4c7e",
+                        [-0.8179804, -2.360216, 0.3222671, -1.138057, -2.443657, 0.001850723,
+                         -0.3283542, -1.321268, 0.6916555, -1.416788, -2.459366, -0.4858651]),
+}
+PIXELS = [(0, 0), (5, 7), (95, 128), (100, 200), (191, 255), (47, 63)]
+
+
+def fixed_images():
+    return np.random.default_rng(18).integers(0, 256, (2, 192, 256, 3), dtype=np.uint8).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(ORIGINAL))
+def test_shipped_keras_files_describe_themselves_and_kept_their_numbers(name):
+    import keras
+
+    from fastsal_tf.models import FastSal, describe
+
+    model = keras.saving.load_model(ROOT / "fastsal_tf" / "assets" / name, compile=False)
+    assert isinstance(model, FastSal)
+    config = model.get_config()
+    assert (config["variant"], config["input_shape"], config["padding"], config["pixel_shuffle"],
+            config["normalization"], config["resample"]) == (name[8].upper(), (192, 256, 3), "same", "DCR",
+                                                             "tflite_127", "bilinear")
+    assert describe(model)["bn_epsilon"] == config["bn_epsilon"] == 1e-3
+    digest = hashlib.sha256()
+    for weight in sorted(model.weights, key=lambda w: w.path):
+        digest.update(weight.path.encode())
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    weights_sha256, logits = ORIGINAL[name]
+    assert digest.hexdigest() == weights_sha256
+    outputs = model(fixed_images(), training=False)
+    got = [[float(np.asarray(outputs["logits"])[n, y, x, 0]) for y, x in PIXELS] for n in range(2)]
+    np.testing.assert_allclose(got, logits, rtol=1e-5, atol=1e-6)
+    rebuilt = FastSal.from_config(config)  # from_config + weights = the same network, bit for bit
+    rebuilt.set_weights(model.get_weights())
+    again = rebuilt(fixed_images(), training=False)
+    assert all(np.array_equal(np.asarray(again[k]), np.asarray(outputs[k])) for k in outputs)

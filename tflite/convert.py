@@ -11,6 +11,7 @@ Writes OUT and OUT's <stem>.parity.json only when every check passed (exit statu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -40,14 +41,15 @@ def main(argv):
     del argv
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from fastsal_tf.cli import import_tensorflow_quietly
-    from fastsal_tf.cli.export import export_from_options, print_result
+    from fastsal_tf.cli.arguments import parse_size
+    from fastsal_tf.cli.export import print_result
+    from fastsal_tf.export.options import ExportOptions, export_from_options
 
     import_tensorflow_quietly()
     try:
-        result = export_from_options(FLAGS.model, FLAGS.out, FLAGS.mode, FLAGS.size, FLAGS.input_dtype, FLAGS.outputs,
-                                     FLAGS.map_dtype, FLAGS.representative, FLAGS.num_representative,
-                                     FLAGS.validation, FLAGS.num_validation, FLAGS.normalization,
-                                     FLAGS.training_data, FLAGS.threads, FLAGS.check_parity)
+        names = {field.name for field in dataclasses.fields(ExportOptions)} & set(FLAGS) - {"size"}
+        options = ExportOptions(size=parse_size(FLAGS.size), **{name: FLAGS[name].value for name in names})
+        result = export_from_options(options)
     except (ValueError, OSError) as error:
         print(f"convert.py: error: {error}", file=sys.stderr)
         return 1

@@ -162,7 +162,7 @@ def evaluate_all(out, names):
 def main(argv):
     del argv
     from fastsal_tf.evaluation.comparison import condition_table
-    from fastsal_tf.evaluation.reports import write_atomic
+    from fastsal_tf.common.files import write_atomic
 
     out = pathlib.Path(FLAGS.out_dir).resolve()
     try:

@@ -28,14 +28,14 @@ flags.mark_flags_as_required(["model", "data_dir"])
 
 def main(argv):
     del argv
-    from fastsal_tf.cli.evaluate import make_progress
-    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.cli.arguments import parse_size
+    from fastsal_tf.common.console import Progress
     from fastsal_tf.evaluation import markdown_table, run_evaluation, write_reports
 
     report = run_evaluation(FLAGS.model, FLAGS.dataset, FLAGS.data_dir, split=FLAGS.split, protocol=FLAGS.protocol,
                             sigma_px=FLAGS.sigma_px, limit=FLAGS.limit or None, baseline_split=FLAGS.baseline_split,
                             split_file=FLAGS.split_file or None, seed=FLAGS.seed,
-                            input_size=parse_size(FLAGS.size) if FLAGS.size else None, progress=make_progress())
+                            input_size=parse_size(FLAGS.size) if FLAGS.size else None, progress=Progress())
     paths = write_reports(report, FLAGS.out_dir)
     print(markdown_table(report))
     print(f"reports: {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

@@ -52,7 +52,7 @@ flags.mark_flags_as_required(["out_dir", "data_dir", "teacher"])
 
 def main(argv):
     del argv
-    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.cli.arguments import parse_size
     from fastsal_tf.train.callbacks import TrainingDivergedError
     from fastsal_tf.train.pretrain import PretrainConfig, pretrain
 

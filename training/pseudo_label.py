@@ -16,7 +16,6 @@ Finished shards are skipped when the command is rerun; without --shard_index eve
 """
 
 import sys
-import time
 
 from absl import app, flags
 
@@ -46,49 +45,22 @@ flags.DEFINE_bool("flip", False, "average each label with the mirrored label of 
 flags.mark_flags_as_required(["teacher", "out_dir"])
 
 
-class Progress:
-    """One self-rewriting stderr line: done/total images and images/s."""
-
-    def __init__(self):
-        self.start = None
-        self.last = 0.0
-        self.open = False  # a progress line without its newline is on stderr
-
-    def __call__(self, done, total):
-        now = time.monotonic()
-        if self.start is None:
-            self.start = now - 1e-9
-        if 0 < done < total and now - self.last < 0.5:
-            return
-        self.last = now
-        rate = done / (now - self.start)
-        print(f"\rpseudo_label: {done}/{total} images, {rate:.1f} images/s", end="", file=sys.stderr, flush=True)
-        self.open = done < total
-        if not self.open:
-            print(file=sys.stderr, flush=True)
-
-
-def parse_size(text):
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--input_size must look like 192x256, got {text!r}") from None
-    return height, width
-
-
 def main(argv):
     del argv
+    from fastsal_tf.cli.arguments import parse_size
+    from fastsal_tf.common.console import Progress
     from fastsal_tf.train.pseudo_label import PseudoLabelConfig, pseudo_label
 
     names = ("teacher", "out_dir", "images", "dataset", "data_dir", "split", "split_file", "num_shards",
              "shard_index", "label_kind", "label_size", "label_format", "teacher_name", "teacher_version",
              "teacher_output", "batch_size", "skip_bad", "prefix", "flip")
-    progress = Progress()
+    progress = Progress(prefix="pseudo_label: ", final_line=True)
     try:
-        config = PseudoLabelConfig(input_size=parse_size(FLAGS.input_size), **{n: FLAGS[n].value for n in names})
+        config = PseudoLabelConfig(input_size=parse_size(FLAGS.input_size, "--input_size"), **{n: FLAGS[n].value for n in names})
         report = pseudo_label(config, progress=progress)
     except (ValueError, OSError) as error:
-        print(("\n" if progress.open else "") + f"pseudo_label: error: {error}", file=sys.stderr)
+        progress.close(final=False)
+        print(f"pseudo_label: error: {error}", file=sys.stderr)
         return 2
     for shard in report.shards:
         print(f"pseudo_label: {shard.path}: {shard.status}, {shard.count} records")

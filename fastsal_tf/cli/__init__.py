@@ -31,17 +31,11 @@ def build_parser():
 def import_tensorflow_quietly():
     """Imports TensorFlow with the C++ start-up log lines (oneDNN, CUDA probing) kept off stderr:
     TF 2.21 prints them whatever TF_CPP_MIN_LOG_LEVEL says."""
+    from fastsal_tf.common.console import quiet_stderr
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with quiet_stderr():
         import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 
 
+def parse_size(text, flag="--size"):
+    """'192x256' → (192, 256); ValueError naming the flag otherwise."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{flag} must look like 192x256, got {text!r}") from None
+    return height, width
+
+
 def positive_int(text):
     value = int(text)
     if value < 1:

@@ -39,31 +39,16 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def make_progress(stream=None):
-    """A progress(done, total) callback printing count and images/s on stderr."""
-    from fastsal_tf.predict.runner import Progress
-
-    state = {}
-
-    def progress(done, total):
-        if "bar" not in state:
-            state["bar"] = Progress(total, stream=stream)
-        state["bar"].update(done, 0)
-        if done == total:
-            state["bar"].close()
-
-    return progress
-
-
 def run(args) -> int:
-    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.cli.arguments import parse_size
+    from fastsal_tf.common.console import Progress
     from fastsal_tf.evaluation import markdown_table, run_evaluation, write_reports
 
     report = run_evaluation(args.model, args.dataset, args.data_dir, split=args.split, protocol=args.protocol,
                             sigma_px=args.sigma, limit=args.limit, baseline_split=args.baseline_split,
                             split_file=args.split_file, seed=args.seed,
                             input_size=parse_size(args.size) if args.size else None, blur=args.blur,
-                            progress=make_progress())
+                            progress=Progress())
     paths = write_reports(report, args.out)
     print(markdown_table(report))
     protocol = report.protocol

@@ -4,7 +4,6 @@ dynamic-range int8 or full int8) with its parity report (`<name>.parity.json`) a
 from __future__ import annotations
 
 import json
-import pathlib
 
 
 def add_parser(subparsers):
@@ -45,65 +44,17 @@ def add_export_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def load_model(path, size, normalization="imagenet"):
-    """A shipped model name ("default", "default-c"), a .keras file (keras.saving.load_model) or an
-    authors' .pth (import_torch_checkpoint, logits head)."""
-    from fastsal_tf.api import SHIPPED_MODELS, resolve_model
-
-    if str(path).lower() in SHIPPED_MODELS:
-        path, _ = resolve_model(path)
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ValueError(f"model file {str(path)!r} does not exist")
-    if path.suffix == ".keras":
-        import keras
-
-        import fastsal_tf.models.layers  # noqa: F401 — registers the custom layers
-        return keras.saving.load_model(path)
-    if path.suffix in (".pth", ".pt", ".tar"):
-        from fastsal_tf.weights.torch_import import import_torch_checkpoint
-
-        model = import_torch_checkpoint(path, None, (*size, 3), heads=("logits",), normalization=normalization)
-        if model.name == "fastsal_hint":
-            raise ValueError(f"{str(path)!r} is a hint-pretraining checkpoint (no saliency head); export needs A or C")
-        return model
-    raise ValueError(f"model must be a .keras file or a .pth checkpoint, got {str(path)!r}")
-
-
-def export_from_options(model_path, out, mode="fp32", size="192x256", input_dtype="uint8", outputs="map",
-                        map_dtype="float32", representative=None, num_representative=200, validation=None,
-                        num_validation=8, normalization="imagenet", training_data=None, threads=2, check_parity=True,
-                        gpu_friendly=False):
-    """Shared by `fastsal export` and tflite/convert.py: loads the model and images, calls export_tflite."""
-    from fastsal_tf.cli.info import parse_size
-    from fastsal_tf.export import export_tflite
-    from fastsal_tf.export.images import load_images
-    from fastsal_tf.export.litert import check_input_size, parse_outputs
-
-    input_size = check_input_size(parse_size(size) if isinstance(size, str) else size)
-    outputs = parse_outputs(outputs)
-    if not str(out).endswith(".tflite"):
-        raise ValueError(f"--out must end in .tflite, got {str(out)!r}")
-    if mode == "int8" and not representative:
-        raise ValueError("int8 export needs --representative DIR (calibration images, default 200 of them)")
-    images = load_images(representative, input_size, num_representative) if representative else None
-    checks = load_images(validation, input_size, num_validation) if validation else None
-    model = load_model(model_path, input_size, normalization)
-    metadata = {"source_file": pathlib.Path(model_path).name}
-    if training_data:
-        metadata["training_data"] = training_data
-    return export_tflite(model, out, mode=mode, input_size=input_size, input_dtype=input_dtype, outputs=outputs,
-                         map_dtype=map_dtype, representative_images=images, validation_images=checks,
-                         num_validation=num_validation, metadata=metadata, check_parity=check_parity,
-                         num_threads=threads, gpu_friendly=gpu_friendly)
-
-
 def run(args):
-    result = export_from_options(args.model, args.out, args.mode, args.size, args.input_dtype, args.outputs,
-                                 args.map_dtype, args.representative, args.num_representative, args.validation,
-                                 args.num_validation, args.normalization, args.training_data, args.threads,
-                                 not args.no_parity_check, args.gpu_friendly)
-    print_result(result, args.json)
+    from fastsal_tf.cli.arguments import parse_size
+    from fastsal_tf.export.options import ExportOptions, export_from_options
+
+    options = ExportOptions(
+        args.model, args.out, mode=args.mode, size=parse_size(args.size), input_dtype=args.input_dtype,
+        outputs=args.outputs, map_dtype=args.map_dtype, representative=args.representative,
+        num_representative=args.num_representative, validation=args.validation, num_validation=args.num_validation,
+        normalization=args.normalization, training_data=args.training_data, threads=args.threads,
+        check_parity=not args.no_parity_check, gpu_friendly=args.gpu_friendly)
+    print_result(export_from_options(options), args.json)
     return 0
 
 
@@ -130,26 +81,3 @@ def print_result(result, as_json=False):
     if gpu:
         print(f"GPU delegate: {gpu['verdict']}, {gpu['gpu_nodes']}/{gpu['total_nodes']} nodes on the GPU"
               + (f", on the CPU: {gpu['cpu_ops']}" if gpu["cpu_ops"] else ""))
-
-
-def print_tflite_info(path, as_json=False):
-    """`fastsal info model.tflite`: signature tensors, ops and embedded metadata."""
-    from fastsal_tf.export import describe_tflite
-
-    info = describe_tflite(path)
-    if as_json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"{info['path']}: {info['size_bytes']:,} bytes, signatures {info['signatures']}")
-    for kind in ("inputs", "outputs"):
-        for tensor in info[kind]:
-            scale, zero = tensor["quantization"]
-            quant = f" (scale {scale:.6g}, zero point {zero})" if scale else ""
-            print(f"  {kind[:-1]:6s} {tensor['name']:16s} {tensor['dtype']:7s} {tensor['shape']}{quant}")
-    print(f"ops ({len(info['ops'])}): {', '.join(info['ops'])}")
-    if info["metadata"] is None:
-        print("metadata: none (not a fastsal export)")
-    else:
-        print("metadata:")
-        print(json.dumps(info["metadata"], indent=2))
-    return 0

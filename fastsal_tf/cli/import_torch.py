@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 
@@ -17,7 +16,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.cli.arguments import parse_size
+    from fastsal_tf.common.files import atomic_path
     from fastsal_tf.models import count_parameters, describe
     from fastsal_tf.weights.torch_import import import_torch_checkpoint
 
@@ -26,10 +26,8 @@ def run(args):
         raise ValueError(f"--out must end in .keras, got {args.out!r}")
     height, width = parse_size(args.size)
     model = import_torch_checkpoint(args.checkpoint, args.variant, (height, width, 3))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial.keras")
-    model.save(partial)
-    os.replace(partial, out)
+    with atomic_path(out) as temp:
+        model.save(temp)
     info = describe(model)
     print(f"wrote {out}: FastSal-{info['variant']} ({count_parameters(model):,} parameters), input "
           f"{height}x{width} RGB 0-255, normalization {info['normalization']}, padding {info['padding']}, "

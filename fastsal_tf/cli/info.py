@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from fastsal_tf.cli.arguments import parse_size
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("info", help="parameter counts and MACs of a variant, or describe a model file")
@@ -14,25 +16,15 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def parse_size(text):
-    """'192x256' → (192, 256)."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--size must look like 192x256, got {text!r}") from None
-    return height, width
-
-
 def run(args):
-    import keras
-
     from fastsal_tf.models import TORCH_COMPATIBLE, build_fastsal, count_conv_macs, count_parameters, describe
 
     if args.model and args.model.endswith(".tflite"):
-        from fastsal_tf.cli.export import print_tflite_info
         return print_tflite_info(args.model, args.json)
     if args.model:
-        model = keras.saving.load_model(args.model)
+        from fastsal_tf.runtime.resolve import load_keras, resolve
+
+        model = load_keras(resolve(args.model))
         info = describe(model)
     else:
         height, width = parse_size(args.size)
@@ -49,4 +41,27 @@ def run(args):
         elif isinstance(value, int):
             value = f"{value:,}"
         print(f"{key:26s} {value}")
+    return 0
+
+
+def print_tflite_info(path, as_json=False):
+    """`fastsal info model.tflite`: signature tensors, ops and embedded metadata."""
+    from fastsal_tf.export import describe_tflite
+
+    info = describe_tflite(path)
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['path']}: {info['size_bytes']:,} bytes, signatures {info['signatures']}")
+    for kind in ("inputs", "outputs"):
+        for tensor in info[kind]:
+            scale, zero = tensor["quantization"]
+            quant = f" (scale {scale:.6g}, zero point {zero})" if scale else ""
+            print(f"  {kind[:-1]:6s} {tensor['name']:16s} {tensor['dtype']:7s} {tensor['shape']}{quant}")
+    print(f"ops ({len(info['ops'])}): {', '.join(info['ops'])}")
+    if info["metadata"] is None:
+        print("metadata: none (not a fastsal export)")
+    else:
+        print("metadata:")
+        print(json.dumps(info["metadata"], indent=2))
     return 0

@@ -66,7 +66,8 @@ def run(args) -> int:
     from PIL import Image
 
     from fastsal_tf.api import load_model
-    from fastsal_tf.cli.info import parse_size
+    from fastsal_tf.cli.arguments import parse_size
+    from fastsal_tf.common.console import Progress
     from fastsal_tf.predict import runner
 
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are bounded by --max-pixels
@@ -87,7 +88,7 @@ def run(args) -> int:
                            num_threads=None)
     print(f"fastsal predict: {len(items)} images -> {args.out}{os.sep} ({predictor.describe()}, resize "
           f"{args.resize})", file=sys.stderr)
-    progress = runner.Progress(len(items))
+    progress = Progress(len(items))
     summary = runner.run(predictor, items, overlay=args.overlay, npy=args.npy, batch_size=args.batch_size,
                          jobs=args.jobs, colormap=args.colormap, progress=progress, summary=summary)
     print(f"fastsal predict: {summary.done} images in {summary.seconds:.1f} s ({summary.images_per_second:.1f} "

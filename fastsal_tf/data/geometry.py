@@ -7,25 +7,13 @@ integers, so a continuous position u = x + 0.5 scales by content/source size.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
-RESIZE_POLICIES = ("stretch", "letterbox")
+from fastsal_tf.imaging import RESIZE_POLICIES, Placement, check_policy, placement
 
-
-@dataclasses.dataclass(frozen=True)
-class Placement:
-    """Where a source image lands in a network frame: content (height, width) and its top-left (y, x)."""
-
-    content_hw: tuple[int, int]
-    offset_yx: tuple[int, int]
-
-
-def check_policy(policy: str) -> None:
-    if policy not in RESIZE_POLICIES:
-        raise ValueError(f"resize policy must be one of {RESIZE_POLICIES}, got {policy!r}")
+__all__ = ["RESIZE_POLICIES", "Placement", "check_policy", "letterbox_params", "place", "placement_tf",
+           "resize_image", "unletterbox"]
 
 
 def placement_tf(src_h, src_w, dst_hw: tuple[int, int], policy: str) -> tuple[tf.Tensor, ...]:
@@ -43,9 +31,8 @@ def placement_tf(src_h, src_w, dst_hw: tuple[int, int], policy: str) -> tuple[tf
 
 
 def letterbox_params(src_hw: tuple[int, int], dst_hw: tuple[int, int], policy: str = "letterbox") -> Placement:
-    """Placement of a whole src_hw=(H, W) image in a dst_hw network frame under policy."""
-    values = [int(v) for v in placement_tf(src_hw[0], src_hw[1], tuple(dst_hw), policy)]
-    return Placement((values[0], values[1]), (values[2], values[3]))
+    """Placement of a whole src_hw=(H, W) image in a dst_hw network frame under policy (fastsal_tf.imaging)."""
+    return placement((int(src_hw[0]), int(src_hw[1])), (int(dst_hw[0]), int(dst_hw[1])), policy)
 
 
 def place(x: tf.Tensor, content_hw, offset_yx, dst_hw: tuple[int, int]) -> tf.Tensor:

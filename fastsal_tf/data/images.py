@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image
 
 from fastsal_tf.data.errors import DatasetError
+from fastsal_tf.imaging import IMAGE_SUFFIXES
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 # Listed too, so that they are reported as unsupported instead of being passed over.
 UNSUPPORTED_SUFFIXES = (".tif", ".tiff", ".jp2", ".heic", ".heif", ".avif", ".ppm", ".pgm")
 _TAIL_BYTES = 64

@@ -14,10 +14,11 @@ comparison (conditions × seeds on the same images: per-image standard errors, p
 from fastsal_tf.evaluation.authors import authors_map, blur_5x5, resize_area
 from fastsal_tf.evaluation.core import (LABELS, METRICS, PROTOCOLS, EvaluationWarning, describe_protocol, evaluate,
                                         evaluate_many)
-from fastsal_tf.evaluation.ground_truth import centered_gaussian, image_ground_truth, mean_density
+from fastsal_tf.evaluation.ground_truth import image_ground_truth, mean_density
 from fastsal_tf.evaluation.reports import REPORT_FILES, EvaluationReport, markdown, markdown_table, write_reports
 from fastsal_tf.evaluation.run import run_evaluation
 from fastsal_tf.evaluation.sources import FixedMap, FunctionSource, MapDirectory, ModelSource, read_map_file
+from fastsal_tf.imaging import centered_gaussian
 
 __all__ = ["LABELS", "METRICS", "PROTOCOLS", "REPORT_FILES", "EvaluationReport", "EvaluationWarning", "FixedMap",
            "FunctionSource", "MapDirectory", "ModelSource", "authors_map", "blur_5x5", "centered_gaussian",

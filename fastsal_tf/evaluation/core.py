@@ -33,6 +33,7 @@ from fastsal_tf.evaluation import ground_truth as gt
 from fastsal_tf.evaluation.authors import authors_map
 from fastsal_tf.evaluation.sources import (CenteredGaussian, FixedMap, FunctionSource, MapDirectory, ModelSource,
                                            Prediction)
+from fastsal_tf.imaging import GAUSSIAN_SD_FRACTION
 from fastsal_tf.metrics import EPS, JITTER, DatasetScores, MetricWarning, score_image
 
 PROTOCOLS = ("mit", "authors")
@@ -210,7 +211,7 @@ def describe_protocol(protocol: str, *, sigma_px: float | None, seed: int = 0, n
         "nss": "mean over fixated pixels of the standardised map (std with ddof=1)",
         "information_gain": "bits per fixated pixel against the center-bias baseline (both min-max normalised, "
                             "then divided by their sums), eps as above",
-        "center_bias": baseline_info or {"kind": "centred Gaussian", "sd_fraction": gt.GAUSSIAN_SD_FRACTION},
+        "center_bias": baseline_info or {"kind": "centred Gaussian", "sd_fraction": GAUSSIAN_SD_FRACTION},
         "random": f"numpy default_rng([seed, crc32(image id)]) per image, the same for every model; seed {seed}",
         "seed": seed,
         "undefined": "NaN (e.g. an image without fixations); left out of the means, see the counts",

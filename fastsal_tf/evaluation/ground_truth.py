@@ -35,7 +35,6 @@ from scipy import ndimage
 from fastsal_tf import fixations as fx
 from fastsal_tf.metrics import resize_map
 
-GAUSSIAN_SD_FRACTION = 0.25
 TRUNCATE = 4.0  # as fixations.density_map
 
 
@@ -117,15 +116,6 @@ class ShuffledNegatives:
         hw = (int(example.height), int(example.width))
         own = fx.rasterize(example.fixations, hw, counts=True)
         return (self._pooled_counts(hw) - own) > 0.5
-
-
-def centered_gaussian(hw: tuple[int, int], sd_fraction: float = GAUSSIAN_SD_FRACTION) -> np.ndarray:
-    """Centred Gaussian (H, W), standard deviations sd_fraction·H and sd_fraction·W, summing to 1."""
-    height, width = (int(n) for n in hw)
-    y = (np.arange(height) - (height - 1) / 2) / (sd_fraction * height)
-    x = (np.arange(width) - (width - 1) / 2) / (sd_fraction * width)
-    values = np.exp(-0.5 * y[:, None] ** 2) * np.exp(-0.5 * x[None, :] ** 2)
-    return values / values.sum()
 
 
 def common_size(examples: Sequence) -> tuple[int, int]:

@@ -18,8 +18,8 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 
+from fastsal_tf.common.files import write_atomic
 from fastsal_tf.evaluation.core import LABELS, LOWER_IS_BETTER, METRICS
 from fastsal_tf.metrics import DatasetScores
 
@@ -135,20 +135,6 @@ def per_image_csv(report: EvaluationReport) -> str:
         for image_id, values in scores.per_image.items():
             rows.append([row, image_id] + [repr(float(values.get(n, math.nan))) for n in names])
     return _csv_text(rows)
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes text to path through a temporary file in the same folder and os.replace."""
-    path = pathlib.Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_reports(report: EvaluationReport, out_dir: str | os.PathLike) -> dict[str, pathlib.Path]:

@@ -14,6 +14,7 @@ from fastsal_tf.evaluation import ground_truth as gt
 from fastsal_tf.evaluation.core import as_source, check_protocol, describe_protocol, evaluate_many
 from fastsal_tf.evaluation.reports import EvaluationReport
 from fastsal_tf.evaluation.sources import CenteredGaussian, FixedMap, MapDirectory, ModelSource
+from fastsal_tf.imaging import GAUSSIAN_SD_FRACTION
 
 BASELINE_ROW = "center bias"
 
@@ -48,7 +49,7 @@ def center_bias(dataset: str, data_dir, split: str | None, sigma_px: float | Non
     if baseline_split == "auto":
         baseline_split = "train" if "train" in spec.splits else "none"
     if baseline_split in ("none", "gaussian"):
-        return CenteredGaussian(), {"kind": "centred Gaussian", "sd_fraction": gt.GAUSSIAN_SD_FRACTION}
+        return CenteredGaussian(), {"kind": "centred Gaussian", "sd_fraction": GAUSSIAN_SD_FRACTION}
     examples = _read(dataset, data_dir, baseline_split, split_file)
     values, info = gt.mean_density(examples, sigma_px)
     info["split"] = baseline_split

@@ -16,13 +16,12 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from fastsal_tf.evaluation.ground_truth import centered_gaussian
+from fastsal_tf.imaging import MAP_SUFFIXES, centered_gaussian, stretch_lanczos
 from fastsal_tf.metrics import resize_map
 
 KINDS = ("map", "logits", "sigmoid")
 # Preference among files of one image: exact stem before "<stem>_saliency" (what `fastsal predict` writes),
-# and .npy (full precision) before 16/8-bit images.
-MAP_SUFFIXES = (".npy", ".png", ".jpg", ".jpeg")
+# then the order of MAP_SUFFIXES.
 STEM_SUFFIXES = ("", "_saliency")
 _LISTED_MISSING = 10
 
@@ -192,13 +191,15 @@ def _stored_rgb(path) -> np.ndarray:
 
 
 def _network_output(predictor):
-    """(function: net_input batch → (N, h, w) array, kind) giving the network's logits (or sigmoid map)."""
+    """A Keras runtime backend whose raw output is the network's logits (or sigmoid map), and that kind."""
     model = getattr(predictor.backend, "model", None)
     if model is None:
         raise ValueError(f"{predictor.describe()}: the authors' protocol needs the network's logits at network "
                          f"size, which this backend does not expose (supported: .keras, .pth and the shipped "
                          f"Keras models); or write the logits as <id>.npy files and evaluate that folder")
     import keras
+
+    from fastsal_tf.runtime.backends import KerasBackend
 
     outputs = model.output if isinstance(model.output, dict) else {}
     layer_names = {layer.name for layer in model.layers}
@@ -213,21 +214,15 @@ def _network_output(predictor):
     else:
         raise ValueError(f"{predictor.describe()}: cannot find a 'logits' or 'map' output for the authors' protocol")
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    network = keras.Model(inputs, tensor)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        values = np.asarray(network(np.asarray(batch, dtype=np.float32), training=False))
-        return values.reshape(values.shape[0], values.shape[1], values.shape[2])
-
-    return run, kind
+    network = keras.Model(inputs, {kind: tensor})
+    return KerasBackend(network, predictor.input_size, predictor.describe(), wanted=kind), kind
 
 
 def authors_network_input(image: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
     """The authors' predict-script preprocessing up to the network: the uint8 RGB image stretched to the
     network size with PIL LANCZOS (aspect ratio not kept). (The ImageNet mean/std normalisation is inside
     the Keras model.)"""
-    height, width = (int(n) for n in input_hw)
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.LANCZOS))
+    return stretch_lanczos(image, input_hw)
 
 
 class ModelSource:
@@ -253,7 +248,7 @@ class ModelSource:
         if self._network is None:
             return Prediction(np.asarray(self.predictor.predict_map(image), dtype=np.float64), "map")
         frame = authors_network_input(image, self.predictor.input_size)
-        return Prediction(self._network(frame[None])[0], self._kind)
+        return Prediction(self._network.raw(frame[None])[0], self._kind)
 
     def describe(self) -> str:
         return self.predictor.describe()

@@ -19,7 +19,7 @@ def benchmark_tflite(path, threads=2, runs=100, warmup=10, seed=0):
     """Times `runs` invocations (after `warmup`) of a .tflite on one random input with the ai_edge_litert
     interpreter (XNNPACK, `threads` threads). Returns p50 / p90 / mean / min latency in ms and
     FPS = 1000 / p50."""
-    from fastsal_tf.export.litert import make_interpreter
+    from fastsal_tf.export.parity import make_interpreter
 
     if runs < 1 or warmup < 0 or threads < 1:
         raise ValueError("runs and threads must be ≥ 1 and warmup ≥ 0")
@@ -62,7 +62,7 @@ def benchmark_keras(model, input_size, threads=2, runs=50, warmup=5, seed=0, out
     sigmoid map (output="map") from its logits, the result fetched to numpy each run."""
     import tensorflow as tf
 
-    from fastsal_tf.export.litert import logits_model
+    from fastsal_tf.export.graph import logits_model
 
     threads_set = set_tf_threads(threads)
     keras_logits = logits_model(model, input_size)

@@ -23,16 +23,14 @@ Verdicts for FastSal exports (see BUILD.md, "Android and iOS"): everything is su
   - GATHER of the PyTorch-order (CRD) pixel shuffle, only in models built for the authors' checkpoints:
     the delegate has no GATHER parser, and the 5 (C) or 8 (A) gathers cut the network into pieces of
     which only the largest runs on the GPU. `gpu_friendly_model` (export option `gpu_friendly=True`,
-    `fastsal export --gpu-friendly`) rewrites the gather as r² strided channel slices + one concatenation
+    `fastsal export --gpu-friendly`, fastsal_tf.export.gpu_friendly) rewrites the gather as r² strided channel slices + one concatenation
     (STRIDED_SLICE, CONCATENATION: both supported), which is the same permutation, bit for bit;
   - ROUND / CAST at the end of a uint8 saliency map: CPU, after the GPU partition.
 RESIZE_BILINEAR with align_corners=True (FastSal-C), DEPTH_TO_SPACE and the SOFTMAX over all H·W pixels
 of the probability head (a [1, H·W] tensor, i.e. one "pixel" with H·W channels) are supported.
 
 LiteRT's newer GPU accelerator (`CompiledModel` with `Accelerator.GPU`, ML Drift) accepts more, GATHER and
-the uint8 CAST included. `litert_gpu_run` runs a model on it (its WebGPU build that ships in the
-ai-edge-litert wheel) through a software Vulkan device (SwiftShader, from Debian's chromium package) and
-compares the outputs with the CPU: a real run of the GPU kernels, not a phone.
+the uint8 CAST included; benchmarks/litert_gpu.py runs a model on it through a software Vulkan device.
 """
 
 from __future__ import annotations
@@ -41,17 +39,11 @@ import collections
 import contextlib
 import dataclasses
 import io
-import json
-import os
-import pathlib
 import re
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 
-from fastsal_tf.export.litert import _decode, _model_bytes, _read_object
+from fastsal_tf.export.flatbuffer import decode_name, model_bytes, read_model
 
 DELEGATE = "TFLite GPU delegate (Android GpuDelegate / iOS MetalDelegate, tensorflow/lite/delegates/gpu)"
 
@@ -161,8 +153,8 @@ def gpu_compatibility(model, allow_quant_ops=True, max_delegated_partitions=1, a
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
-    data = _model_bytes(model)
-    model_object = _read_object(data)
+    data = model_bytes(model)
+    model_object = read_model(data)
     if len(model_object.subgraphs) != 1:
         raise ValueError(f"expected a single-subgraph model, got {len(model_object.subgraphs)} subgraphs")
     subgraph = model_object.subgraphs[0]
@@ -180,7 +172,7 @@ def gpu_compatibility(model, allow_quant_ops=True, max_delegated_partitions=1, a
         opcode = model_object.operatorCodes[op.opcodeIndex]
         builtin = flatbuffer_utils.get_builtin_code_from_operator_code(opcode)
         if builtin == schema.BuiltinOperator.CUSTOM:
-            return _decode(opcode.customCode or b"CUSTOM"), opcode.version
+            return decode_name(opcode.customCode or b"CUSTOM"), opcode.version
         return op_names.get(builtin, f"BUILTIN_{builtin}"), opcode.version
 
     # float16 weights: DEQUANTIZE(const fp16) → float32 is folded by the delegate (FP16GraphPartitionHelper);
@@ -437,7 +429,7 @@ def tf_analyzer_report(model):
 
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
-        tf.lite.experimental.Analyzer.analyze(model_content=_model_bytes(model), gpu_compatibility=True)
+        tf.lite.experimental.Analyzer.analyze(model_content=model_bytes(model), gpu_compatibility=True)
     warnings, last = [], None
     for line in text.getvalue().splitlines():
         match = _ANALYZER_OP.match(line)
@@ -447,162 +439,3 @@ def tf_analyzer_report(model):
             warnings.append({"index": last[0], "op": last[1], "message": line[len(_ANALYZER_WARNING):].strip()})
     compatible = "looks compatible" in text.getvalue() or "looks compatibile" in text.getvalue()
     return {"compatible": compatible and not warnings, "warnings": warnings}
-
-
-# ------------------------------------------------------------------------------------- GPU-friendly export
-
-def sliced_pixel_shuffle(x, block_size):
-    """PyTorch-order (CRD) pixel shuffle without GATHER: the DCR input channel k·C + c must hold CRD
-    channel c·r² + k, i.e. block k of the depth_to_space input is x[..., k::r²] (a STRIDED_SLICE)."""
-    import tensorflow as tf
-
-    r2 = block_size * block_size
-    parts = [x[..., k::r2] for k in range(r2)]
-    return tf.nn.depth_to_space(tf.concat(parts, axis=-1), block_size)
-
-
-def _sliced_pixel_shuffle_layer():
-    import keras
-
-    class SlicedPixelShuffle(keras.layers.Layer):
-        """Export-time stand-in for PixelShuffle(order="CRD"): strided slices + concat + depth_to_space."""
-
-        def __init__(self, block_size=2, **kwargs):
-            super().__init__(**kwargs)
-            self.block_size = int(block_size)
-
-        def call(self, inputs):
-            return sliced_pixel_shuffle(inputs, self.block_size)
-
-        def compute_output_shape(self, input_shape):
-            n, h, w, c = input_shape
-            r = self.block_size
-            return (n, None if h is None else h * r, None if w is None else w * r, c // (r * r))
-
-    return SlicedPixelShuffle
-
-
-def gpu_friendly_model(model):
-    """A copy of the Keras `model` in which every PixelShuffle(order="CRD") (a GATHER + DEPTH_TO_SPACE
-    once converted) is replaced by `sliced_pixel_shuffle` (STRIDED_SLICE ×r² + CONCATENATION +
-    DEPTH_TO_SPACE). The other layers are shared, not copied (same weights). Models without CRD pixel
-    shuffles are returned unchanged."""
-    import keras
-
-    from fastsal_tf.models.layers import PixelShuffle
-
-    if not any(isinstance(layer, PixelShuffle) and layer.order == "CRD" for layer in model.layers):
-        return model
-    layer_class = _sliced_pixel_shuffle_layer()
-
-    def replace(layer):
-        if isinstance(layer, PixelShuffle) and layer.order == "CRD":
-            return layer_class(layer.block_size, name=layer.name)
-        return layer
-
-    clone = keras.models.clone_model(model, clone_function=replace)
-    if any(isinstance(layer, PixelShuffle) and layer.order == "CRD" for layer in clone.layers):
-        raise ValueError("could not replace every CRD pixel shuffle (nested models are not supported)")
-    return clone
-
-
-# ------------------------------------------------------------------------------------- LiteRT GPU run
-
-_VULKAN_CANDIDATES = ("/usr/lib/chromium/vk_swiftshader_icd.json",)
-
-_CHILD = r"""
-import json, sys, numpy as np
-from ai_edge_litert.compiled_model import CompiledModel
-from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-from ai_edge_litert.options import Options
-from ai_edge_litert.gpu_options import GpuOptions
-path, image_path, out_dir, enforce_f32 = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-result = {"compiled": False}
-try:
-    options = Options(hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
-                      gpu_options=GpuOptions(enforce_f32=enforce_f32))
-    model = CompiledModel.from_buffer(open(path, "rb").read(), options=options)
-    result["compiled"] = True
-    result["fully_accelerated"] = bool(model.is_fully_accelerated())
-    inputs, outputs = model.create_input_buffers(0), model.create_output_buffers(0)
-    details = model.get_output_tensor_details("serving_default")
-    inputs[0].write(np.load(image_path))
-    model.run_by_index(0, inputs, outputs)
-    for i, (name, d) in enumerate(details.items()):
-        y = outputs[i].read(int(np.prod(d["shape"])), np.dtype(d["dtype"])).reshape(d["shape"])
-        np.save(f"{out_dir}/{name}.npy", y)
-    result["outputs"] = list(details)
-except Exception as error:
-    result["error"] = str(error)[:500]
-print("LITERT_GPU_RESULT " + json.dumps(result), flush=True)
-"""
-
-
-def find_vulkan_icd():
-    """A Vulkan ICD manifest for the LiteRT WebGPU accelerator: $VK_ICD_FILENAMES, else the SwiftShader
-    (software Vulkan) one of Debian's chromium package; None when there is none."""
-    explicit = os.environ.get("VK_ICD_FILENAMES")
-    if explicit:
-        return explicit
-    return next((path for path in _VULKAN_CANDIDATES if os.path.isfile(path)), None)
-
-
-def litert_gpu_run(model, image=None, vulkan_icd=None, enforce_f32=True, timeout=300):
-    """Runs a .tflite (path or bytes) on LiteRT's GPU accelerator (ML Drift, WebGPU build of the
-    ai-edge-litert wheel) in a subprocess, on the Vulkan device of `vulkan_icd` (default
-    `find_vulkan_icd()`; SwiftShader is a CPU implementation of Vulkan), GPU first with CPU fallback.
-    Returns None when no Vulkan ICD is available, else {"compiled", "fully_accelerated", "unsupported":
-    {op: reason} (from the accelerator's log), "max_abs_diff": {output: |GPU − CPU| max}, "error"}.
-    image: one input array (default: a random one of the input's shape and dtype)."""
-    from fastsal_tf.export.litert import make_interpreter, run_tflite
-
-    icd = vulkan_icd or find_vulkan_icd()
-    if icd is None:
-        return None
-    data = _model_bytes(model)
-    interpreter = make_interpreter(data, num_threads=1)
-    detail = interpreter.get_input_details()[0]
-    if image is None:
-        rng = np.random.default_rng(0)
-        image = rng.integers(0, 256, detail["shape"]).astype(detail["dtype"])
-    image = np.asarray(image, detail["dtype"]).reshape(detail["shape"])
-    env = dict(os.environ, VK_ICD_FILENAMES=icd)
-    icd_dir = os.path.dirname(os.path.abspath(icd))
-    if os.path.isfile(os.path.join(icd_dir, "libvulkan.so.1")):  # chromium ships its own Vulkan loader
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [icd_dir, env.get("LD_LIBRARY_PATH")]))
-    with tempfile.TemporaryDirectory() as tmp:
-        model_path, image_path = pathlib.Path(tmp, "model.tflite"), pathlib.Path(tmp, "image.npy")
-        model_path.write_bytes(data)
-        np.save(image_path, image)
-        try:
-            run = subprocess.run([sys.executable, "-c", _CHILD, str(model_path), str(image_path), tmp,
-                                  "1" if enforce_f32 else "0"], env=env, capture_output=True, text=True,
-                                 timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"compiled": False, "error": f"timed out after {timeout} s"}
-        line = next((l for l in run.stdout.splitlines() if l.startswith("LITERT_GPU_RESULT ")), None)
-        result = json.loads(line.split(" ", 1)[1]) if line else {
-            "compiled": False, "error": f"exit code {run.returncode}: {run.stderr.strip()[-500:]}"}
-        result["unsupported"] = _unsupported_from_log(run.stderr)
-        if result.get("outputs"):
-            cpu = run_tflite(data, [image[0]], num_threads=1)
-            result["max_abs_diff"] = {name: float(np.abs(np.load(pathlib.Path(tmp, f"{name}.npy")).astype(np.float64)
-                                                         - cpu[name][None].astype(np.float64)).max())
-                                      for name in result.pop("outputs")}
-    return result
-
-
-def _unsupported_from_log(log):
-    """{op: reason} from the delegate's "Following operations are not supported by GPU delegate:" block."""
-    found, inside = {}, False
-    for line in log.splitlines():
-        if "not supported by GPU delegate" in line:
-            inside = True
-            continue
-        if inside:
-            match = re.match(r"^([A-Z][A-Z0-9_]+): (.*)$", line.strip())
-            if not match:
-                inside = False
-                continue
-            found.setdefault(match.group(1), match.group(2))
-    return found

@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from fastsal_tf.imaging import IMAGE_SUFFIXES, stretch_lanczos
 
 
 def list_images(directory):
@@ -26,10 +26,8 @@ def load_image(path, size=None):
     from PIL import Image
 
     with Image.open(path) as image:
-        image = image.convert("RGB")
-        if size is not None and image.size != (size[1], size[0]):
-            image = image.resize((size[1], size[0]), Image.LANCZOS)
-        return np.asarray(image, dtype=np.uint8)
+        rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return rgb if size is None else stretch_lanczos(rgb, size)
 
 
 def load_images(directory, size=None, limit=200):

@@ -22,65 +22,24 @@ passed (atomically: temp file + os.replace).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
 import re
-import sys
-import tempfile
-import warnings
 
 import numpy as np
 
-MODES = ("fp32", "fp16", "dynamic", "int8")
-INPUT_DTYPES = ("uint8", "float32")
-MAP_DTYPES = ("float32", "uint8")
-INPUT_NAME = "image"
-SIGNATURE_KEY = "serving_default"
-# Short output name (API / CLI) → tensor and signature name in the .tflite, in their order in the file.
-OUTPUT_NAMES = {"map": "saliency_map", "prob": "probability_map", "logits": "logits"}
-METADATA_NAME = "fastsal_metadata"
-METADATA_FORMAT_VERSION = 1
-DEFAULT_INPUT_SIZE = (192, 256)
+from fastsal_tf.common.console import quiet_stderr
+from fastsal_tf.common.files import write_all_atomic
+from fastsal_tf.export.calibration import quantize_int8
+from fastsal_tf.export.flatbuffer import add_signature_and_metadata, check_graph, read_metadata
+from fastsal_tf.export.graph import logits_model, model_description, trace_serving
+from fastsal_tf.export.parity import parity_report, reference_outputs, run_tflite
+from fastsal_tf.export.spec import (DEFAULT_INPUT_SIZE, INPUT_DTYPES, INPUT_NAME, MAP_DTYPES, METADATA_FORMAT_VERSION,
+                                    MODES, OUTPUT_NAMES, ExportError, ParityError, UnsupportedOpsError)
 
-# Parity bounds per export mode, applied to every exported output (the uint8 map is compared after /255):
-# mean and per-image minimum Pearson CC with the Keras output (fp16: CC ≥ 0.999 on every image; dynamic
-# uses the int8 bounds), the largest |Δ| on the [0, 1] map, the largest |Δ| of the probability map and
-# the logits relative to their largest magnitude (fp32 only: there the outputs must agree to float
-# rounding, and CC alone would be meaningless on a nearly constant map), and |sum − 1| of the
-# probability map. Random networks are badly conditioned: the authors' random test checkpoint
-# (random_A.pth, randomised BatchNorm statistics) misses the fp32 map bound at 192×256 (1.3e-4; its logits
-# differ by 5e-4 between TF and LiteRT, as between torch and ONNX Runtime) — export its logits instead.
-PARITY_BOUNDS = {
-    "fp32": {"mean_cc": None, "min_cc": None, "map_max_abs": 1e-4, "rel_max_abs": 1e-3, "prob_sum_abs": 1e-3},
-    "fp16": {"mean_cc": 0.999, "min_cc": 0.999, "map_max_abs": None, "rel_max_abs": None, "prob_sum_abs": 1e-3},
-    "dynamic": {"mean_cc": 0.99, "min_cc": 0.98, "map_max_abs": None, "rel_max_abs": None, "prob_sum_abs": 1e-3},
-    "int8": {"mean_cc": 0.99, "min_cc": 0.98, "map_max_abs": None, "rel_max_abs": None, "prob_sum_abs": 1e-3},
-}
-UINT8_MAP_TOLERANCE = 0.5 / 255  # rounding of the uint8 map, added to map_max_abs
-
-# Names of the float tail ops; the int8 quantizer is told to leave them (and the graph outputs) in float.
-_TAIL_PREFIX = "fastsal_tail_"
 _NOT_BUILTIN = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
-
-
-class ExportError(ValueError):
-    """The model cannot be exported as asked (bad argument, unsupported op, failed check)."""
-
-
-class UnsupportedOpsError(ExportError):
-    """The model needs ops that are not LiteRT builtins (Flex / custom)."""
-
-
-class ParityError(ExportError):
-    """The .tflite output does not match the Keras output within the bounds; `report` holds the numbers."""
-
-    def __init__(self, message, report):
-        super().__init__(message)
-        self.report = report
 
 
 @dataclasses.dataclass
@@ -135,142 +94,20 @@ def prepare_images(images, size, input_dtype, what):
             if array.dtype != np.uint8:
                 raise ExportError(f"{what} image {index} is {array.shape[0]}x{array.shape[1]} {array.dtype}; "
                                   f"float images must already be {size[0]}x{size[1]}")
-            from PIL import Image
-            array = np.asarray(Image.fromarray(array).resize((size[1], size[0]), Image.LANCZOS))
+            from fastsal_tf.imaging import stretch_lanczos
+            array = stretch_lanczos(array, size)
         if input_dtype == "uint8" and array.dtype != np.uint8:
             array = np.clip(np.round(array), 0, 255).astype(np.uint8)
         prepared.append(array.astype(np.float32) if input_dtype == "float32" else array)
     return prepared
 
 
-# ------------------------------------------------------------------------------------- Keras side
-
-def logits_model(model, input_size):
-    """A Keras model mapping (N, H, W, 3) float RGB 0–255 at `input_size` to the (N, H, W, 1) logits of
-    `model`. Uses the "logits" output / layer of a FastSal model (or the single output of another model);
-    a FastSal model built for another size is rebuilt at `input_size` with its weights copied."""
-    import keras
-
-    built = tuple(model.input_shape[1:3]) if not isinstance(model.input_shape, list) else None
-    if built is None:
-        raise ExportError("the model must have a single image input")
-    if any(side not in (None, want) for side, want in zip(built, input_size)):
-        model = _rebuild_fastsal(model, input_size)
-    outputs = model.output
-    if isinstance(outputs, dict):
-        if "logits" in outputs:
-            logits = outputs["logits"]
-        else:
-            logits = _logits_layer_output(model)
-    elif isinstance(outputs, (list, tuple)):
-        logits = _logits_layer_output(model) if len(outputs) != 1 else outputs[0]
-    else:
-        logits = outputs
-    if len(logits.shape) != 4 or logits.shape[-1] != 1:
-        raise ExportError(f"the model's logits must be (N, H, W, 1), got {tuple(logits.shape)}")
-    return keras.Model(model.inputs[0], logits, name=f"{model.name}_logits")
-
-
-def _logits_layer_output(model):
-    try:
-        return model.get_layer("logits").output
-    except ValueError:
-        raise ExportError("the model has several outputs and neither a 'logits' output nor a 'logits' layer") from None
-
-
-def _rebuild_fastsal(model, input_size):
-    from fastsal_tf.models import build_fastsal, describe
-
-    try:
-        info = describe(model)
-    except Exception:  # noqa: BLE001 — not one of our models
-        raise ExportError(f"the model was built for input {model.input_shape[1:3]} and is not a FastSal model "
-                          f"that can be rebuilt at {input_size[0]}x{input_size[1]}") from None
-    rebuilt = build_fastsal(info["variant"], (*input_size, 3), padding=info["padding"],
-                            bn_epsilon=info["bn_epsilon"], pixel_shuffle=info["pixel_shuffle"],
-                            normalization=info["normalization"], heads=("logits",))
-    for layer in rebuilt.layers:
-        if layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
-    return rebuilt
-
-
-def model_description(model):
-    """What the metadata says about the source model (variant, normalisation...), best effort."""
-    from fastsal_tf.models import describe
-    from fastsal_tf.models.layers import NORMALIZATIONS
-
-    try:
-        info = describe(model)
-    except Exception:  # noqa: BLE001
-        info = {"name": model.name, "variant": None, "normalization": None}
-    norm = info.get("normalization")
-    if norm in NORMALIZATIONS:
-        mean, std = NORMALIZATIONS[norm]
-        info["normalization_mean"], info["normalization_std"] = [float(m) for m in mean], [float(s) for s in std]
-    return info
-
-
 # ------------------------------------------------------------------------------------- conversion
-
-@contextlib.contextmanager
-def _quiet_stderr(enabled=True):
-    """Keeps the TF/MLIR C++ log lines off fd 2 (the errors still come back in the exceptions)."""
-    if not enabled:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _trace(keras_logits, input_size, input_dtype, outputs, map_dtype):
-    """The fixed-shape batch-1 serving function (cast → model → float tail), traced once.
-    Returns (concrete function, a tf.Module holding its variables, {graph output tensor name: output name})."""
-    import tensorflow as tf
-
-    height, width = input_size
-
-    def serve(image):
-        x = tf.cast(image, tf.float32)
-        logits = tf.cast(keras_logits(x, training=False), tf.float32)
-        result = {}
-        if "map" in outputs:
-            saliency = tf.math.sigmoid(logits, name=_TAIL_PREFIX + "sigmoid")
-            if map_dtype == "uint8":
-                scaled = tf.multiply(saliency, 255.0, name=_TAIL_PREFIX + "scale")
-                saliency = tf.cast(tf.round(scaled, name=_TAIL_PREFIX + "round"), tf.uint8, name=_TAIL_PREFIX + "cast")
-            result[OUTPUT_NAMES["map"]] = saliency
-        if "prob" in outputs:
-            flat = tf.reshape(logits, (1, height * width), name=_TAIL_PREFIX + "flatten")
-            prob = tf.nn.softmax(flat, axis=-1, name=_TAIL_PREFIX + "softmax")
-            result[OUTPUT_NAMES["prob"]] = tf.reshape(prob, (1, height, width, 1), name=_TAIL_PREFIX + "unflatten")
-        if "logits" in outputs:
-            result[OUTPUT_NAMES["logits"]] = tf.identity(logits, name=_TAIL_PREFIX + "logits")
-        return result
-
-    spec = tf.TensorSpec((1, height, width, 3), tf.uint8 if input_dtype == "uint8" else tf.float32, name=INPUT_NAME)
-    module = tf.Module()
-    module.model_variables = [getattr(v, "value", v) for v in keras_logits.weights]
-    module.serve = tf.function(serve, input_signature=[spec], autograph=False)
-    function = module.serve.get_concrete_function()
-    names = {tensor.name.split(":")[0]: name for name, tensor in function.structured_outputs.items()}
-    return function, module, names
-
 
 def _convert(function, module, mode, representative, verbose=False):
     """Concrete function → .tflite bytes for `mode` (builtin ops only). The function is frozen in memory
     (variables → constants) rather than lowered through a SavedModel on disk: about twice as fast, but
-    the file gets no SignatureDef (`_finalise` adds it)."""
+    the file gets no SignatureDef (`add_signature_and_metadata` adds it)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
@@ -287,14 +124,14 @@ def _convert(function, module, mode, representative, verbose=False):
         converter.experimental_new_quantizer = True
         converter._experimental_calibrate_only = True  # noqa: SLF001 — quantized below with a float tail
 
-        def dataset():  # only to give the calibrated model its statistics slots: `_calibrate` fills them
+        def dataset():  # only to give the calibrated model its statistics slots: `calibrate` fills them
             yield [representative[0][None]]
         converter.representative_dataset = dataset
     try:
-        with _quiet_stderr(not verbose):
+        with quiet_stderr(not verbose, python_warnings=True):
             result = converter.convert()
             if mode == "int8":
-                result = _quantize_int8(result, representative)
+                result = quantize_int8(result, representative)
     except ExportError:
         raise
     except Exception as error:  # noqa: BLE001 — tf.lite's ConverterError and friends
@@ -311,457 +148,6 @@ def _convert(function, module, mode, representative, verbose=False):
 def _first_lines(text, count=6):
     lines = [line for line in str(text).splitlines() if line.strip()]
     return " | ".join(lines[:count])
-
-
-def _quantize_int8(calibrated, representative):
-    """Calibrated float model → int8 model with the float tail: own calibration statistics over all the
-    representative images (`_calibrate`), the MLIR quantizer (per-channel weights, `_quantize_with_float_tail`)
-    and bias correction of every int8 convolution (`_correct_biases`)."""
-    statistics, input_means = _calibrate(calibrated, representative)
-    quantized = _quantize_with_float_tail(statistics)
-    return _correct_biases(statistics, quantized, input_means)
-
-
-def _quantize_with_float_tail(calibrated):
-    """Quantizes a calibrated model to int8, keeping the float tail (sigmoid, softmax, reshapes, uint8
-    rounding) and the graph outputs in float32: the logits are dequantized before the tail."""
-    from ai_edge_litert.tools import flatbuffer_utils
-    from tensorflow.lite.python import convert as tflite_convert
-
-    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
-    subgraph = model.subgraphs[0]
-    names = [_decode(t.name) for t in subgraph.tensors]
-    denylist = {name for name in names if name.startswith(_TAIL_PREFIX)} | {names[i] for i in subgraph.outputs}
-    return tflite_convert.mlir_quantize(calibrated, disable_per_channel=False, fully_quantize=False,
-                                        denylisted_nodes=sorted(denylist))
-
-
-def _calibrate(calibrated, representative):
-    """Fills the calibration statistics (min / max of every float activation) of the calibrated model
-    from all the representative images, and returns (model bytes, {tensor index: per-channel mean}) with
-    the mean of every convolution input over the images (for `_correct_biases`).
-
-    TensorFlow's calibrator is only run on one image, to lay out the statistics: it records the first
-    operand of every ADD with the ADD's own result range (most likely as LiteRT runs ADD in place in that
-    operand's buffer), e.g. FastSal-A's adapt_0 ReLU as [−23, 52] instead of [0, 2.1], 25× too coarse (likewise
-    the decoder projections, the MobileNetV2 projections before the residual ADDs and the in-model
-    normalisation MUL). Here every tensor is read back from an interpreter that keeps all intermediate
-    tensors, without XNNPACK (which would hide them)."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
-    subgraph = model.subgraphs[0]
-    slots = [i for i, t in enumerate(subgraph.tensors)
-             if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1]
-    conv_codes = {schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D}
-    conv_inputs = sorted({op.inputs[0] for op in subgraph.operators
-                          if flatbuffer_utils.get_builtin_code_from_operator_code(
-                              model.operatorCodes[op.opcodeIndex]) in conv_codes})
-    interpreter = Interpreter(model_content=bytes(calibrated), experimental_preserve_all_tensors=True,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-                              num_threads=os.cpu_count() or 1)
-    interpreter.allocate_tensors()
-    (image,) = interpreter.get_input_details()
-    low = dict.fromkeys(slots, np.inf)
-    high = dict.fromkeys(slots, -np.inf)
-    sums = {}
-    for array in representative:
-        interpreter.set_tensor(image["index"], np.asarray(array)[None].astype(image["dtype"]))
-        interpreter.invoke()
-        for index in slots:
-            value = interpreter.get_tensor(index)
-            low[index] = min(low[index], float(value.min()))
-            high[index] = max(high[index], float(value.max()))
-        for index in conv_inputs:
-            value = interpreter.get_tensor(index)
-            mean = value.reshape(-1, value.shape[-1]).mean(axis=0, dtype=np.float64)
-            sums[index] = sums.get(index, 0.0) + mean
-    for index in slots:
-        if not (np.isfinite(low[index]) and np.isfinite(high[index])):
-            raise ExportError(f"int8 calibration: no finite range for tensor {_decode(subgraph.tensors[index].name)!r}")
-        subgraph.tensors[index].quantization.min = [low[index]]
-        subgraph.tensors[index].quantization.max = [high[index]]
-    return _pack(model), {index: total / len(representative) for index, total in sums.items()}
-
-
-def _correct_biases(calibrated, quantized, input_means):
-    """Bias correction of the int8 convolutions (Nagel et al. 2019, "Data-free quantization", sec. 4.2):
-    the rounding error δW of the int8 weights shifts every output channel by δW·E[x] on average, and
-    folds it into the int32 bias (b ← b − δW·E[x], E[x] the per-channel mean of the conv's input over the
-    representative images). Cheap and exact in the mean; without it the trained FastSal-A misses the
-    int8 parity bounds: its MobileNetV2 projections read ReLU6 channels that sit at 6 (constant) through
-    large weights, so the rounding of those weights adds a constant offset per channel (block_15_project:
-    error 0.40 rms, 0.045 of it left after removing the per-channel mean), and the offsets add up through
-    the residual stream (saliency map CC mean 0.988 / min 0.96 → 0.998 / 0.99).
-    Only int8 CONV_2D / DEPTHWISE_CONV_2D with int32 bias are touched; float (denylisted) ops are not."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    float_model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
-    float_graph = float_model.subgraphs[0]
-    float_ops = {_decode(float_graph.tensors[op.outputs[0]].name): op for op in float_graph.operators}
-    model = flatbuffer_utils.convert_bytearray_to_object(quantized)
-    graph = model.subgraphs[0]
-    conv_codes = {schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D}
-    buffer_users = {}
-    for tensor in graph.tensors:
-        buffer_users[tensor.buffer] = buffer_users.get(tensor.buffer, 0) + 1
-
-    def constant(model_object, tensor, dtype):
-        data = model_object.buffers[tensor.buffer].data
-        return np.frombuffer(bytes(np.asarray(data, np.uint8)), dtype).reshape([int(v) for v in tensor.shape])
-
-    for op in graph.operators:
-        code = flatbuffer_utils.get_builtin_code_from_operator_code(model.operatorCodes[op.opcodeIndex])
-        if code not in conv_codes or len(op.inputs) < 3 or op.inputs[2] < 0:
-            continue
-        weights, bias = graph.tensors[op.inputs[1]], graph.tensors[op.inputs[2]]
-        float_op = float_ops.get(_decode(graph.tensors[op.outputs[0]].name))
-        if weights.type != schema.TensorType.INT8 or bias.type != schema.TensorType.INT32 or float_op is None \
-                or float_op.inputs[0] not in input_means:
-            continue
-        float_weights = float_graph.tensors[float_op.inputs[1]]
-        if float_weights.type != schema.TensorType.FLOAT32 or float_weights.buffer == 0:
-            continue
-        w = constant(float_model, float_weights, np.float32).astype(np.float64)
-        axis = int(weights.quantization.quantizedDimension or 0)
-        scale_shape = [1] * w.ndim
-        scale_shape[axis] = -1
-        scales = np.asarray(weights.quantization.scale, np.float64).reshape(scale_shape)
-        error = constant(model, weights, np.int8).astype(np.float64) * scales - w
-        mean = np.asarray(input_means[float_op.inputs[0]], np.float64)
-        if code == schema.BuiltinOperator.CONV_2D:  # [out, kh, kw, in]
-            shift = np.einsum("okhi,i->o", error, mean)
-        else:  # depthwise [1, kh, kw, in·multiplier]: output channel c reads input channel c // multiplier
-            shift = error.sum(axis=(0, 1, 2)) * np.repeat(mean, error.shape[-1] // mean.size)
-        bias_scales = np.asarray(bias.quantization.scale, np.float64)
-        corrected = np.round(constant(model, bias, np.int32).astype(np.float64) - shift / bias_scales)
-        corrected = np.clip(corrected, np.iinfo(np.int32).min, np.iinfo(np.int32).max).astype(np.int32)
-        buffer = schema.BufferT()
-        buffer.data = corrected.reshape(-1).view(np.uint8)
-        if buffer_users.get(bias.buffer, 0) > 1:  # shared constant: give this op its own copy
-            model.buffers.append(buffer)
-            bias.buffer = len(model.buffers) - 1
-        else:
-            model.buffers[bias.buffer] = buffer
-    return _pack(model)
-
-
-def _decode(name):
-    return name.decode() if isinstance(name, bytes) else str(name)
-
-
-# ------------------------------------------------------------------------------------- flatbuffer
-
-def _read_object(model_bytes):
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    return flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
-
-
-def _pack(model_object):
-    """ModelT → bytes, with buffer data 16-byte aligned as the converter writes it (the Python
-    flatbuffers builder would align them to 1)."""
-    import flatbuffers
-
-    class AlignedBuilder(flatbuffers.Builder):
-        def CreateNumpyVector(self, x):  # noqa: N802 — flatbuffers API
-            if x.dtype != np.uint8 or x.ndim != 1:
-                return super().CreateNumpyVector(x)
-            self.StartVector(1, x.size, 16)
-            payload = x.tobytes()
-            self.head = self.head - len(payload)
-            self.Bytes[self.head:self.head + len(payload)] = payload
-            self.vectorNumElems = x.size
-            return self.EndVector()
-
-    builder = AlignedBuilder(1024)
-    builder.Finish(model_object.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def _op_names(model_object):
-    """[(name, is_builtin)] of the operator codes used by the model's operators."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    used = sorted({op.opcodeIndex for sg in model_object.subgraphs for op in (sg.operators or [])})
-    result = []
-    for index in used:
-        opcode = model_object.operatorCodes[index]
-        code = flatbuffer_utils.get_builtin_code_from_operator_code(opcode)
-        if code == schema.BuiltinOperator.CUSTOM:
-            result.append((_decode(opcode.customCode or b"CUSTOM"), False))
-        else:
-            result.append((codes.get(code, f"BUILTIN_{code}"), code in codes))
-    return result
-
-
-def list_ops(model):
-    """Sorted names of the ops a .tflite model uses (path or bytes). Custom / Flex ops appear under their
-    custom code (e.g. 'FlexErfinv')."""
-    return sorted({name for name, _ in _op_names(_read_object(_model_bytes(model)))})
-
-
-def read_metadata(model):
-    """The FastSal JSON metadata embedded in a .tflite (path or bytes) as a dict; ValueError if absent."""
-    model_object = _read_object(_model_bytes(model))
-    for entry in model_object.metadata or []:
-        if _decode(entry.name) == METADATA_NAME:
-            data = model_object.buffers[entry.buffer].data
-            return json.loads(bytes(np.asarray(data, np.uint8)).decode("utf-8"))
-    raise ValueError(f"{_describe_source(model)} has no {METADATA_NAME!r} metadata entry")
-
-
-def describe_tflite(path):
-    """Summary of a .tflite file: size, signature tensors (name, dtype, shape, quantisation), ops and the
-    FastSal metadata (None when absent)."""
-    path = pathlib.Path(path)
-    interpreter = make_interpreter(path, num_threads=1)
-
-    def tensors(details):
-        return [{"name": d["name"], "dtype": np.dtype(d["dtype"]).name, "shape": [int(v) for v in d["shape"]],
-                 "quantization": [float(d["quantization"][0]), int(d["quantization"][1])]} for d in details]
-    try:
-        metadata = read_metadata(path)
-    except ValueError:
-        metadata = None
-    return {"path": str(path), "size_bytes": path.stat().st_size,
-            "signatures": sorted(interpreter.get_signature_list()),
-            "inputs": tensors(interpreter.get_input_details()), "outputs": tensors(interpreter.get_output_details()),
-            "ops": list_ops(path), "metadata": metadata}
-
-
-def _model_bytes(model):
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model)
-    return pathlib.Path(model).read_bytes()
-
-
-def _describe_source(model):
-    return "the model" if isinstance(model, (bytes, bytearray, memoryview)) else str(model)
-
-
-def _finalise(model_bytes, output_names, outputs, map_dtype, input_dtype, metadata):
-    """Adds the SignatureDef ("serving_default": "image" → the named outputs), names the tensors after it,
-    orders the outputs, fixes the int8 input quantisation to the exact 0–255 range, annotates the uint8
-    map and embeds the metadata. output_names: {converted output tensor name: signature name}."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model_object = _read_object(model_bytes)
-    if len(model_object.subgraphs) != 1:
-        raise ExportError(f"the converted model has {len(model_object.subgraphs)} subgraphs, expected 1")
-    subgraph = model_object.subgraphs[0]
-    if len(subgraph.inputs) != 1:
-        raise ExportError(f"the converted model has {len(subgraph.inputs)} inputs, expected 1")
-    found = {}
-    for index in subgraph.outputs:
-        name = output_names.get(_decode(subgraph.tensors[index].name))
-        if name is None:
-            raise ExportError(f"cannot match converted output {_decode(subgraph.tensors[index].name)!r} to "
-                              f"{sorted(output_names.values())}")
-        found[name] = index
-    order = [OUTPUT_NAMES[name] for name in outputs]
-    if sorted(found) != sorted(order):
-        raise ExportError(f"the converted outputs are {sorted(found)}, expected {order}")
-
-    def tensor_map(name, index):
-        entry = schema.TensorMapT()
-        entry.name, entry.tensorIndex = name, index
-        return entry
-
-    signature = schema.SignatureDefT()
-    signature.signatureKey = SIGNATURE_KEY
-    signature.subgraphIndex = 0
-    signature.inputs = [tensor_map(INPUT_NAME, subgraph.inputs[0])]
-    signature.outputs = [tensor_map(name, found[name]) for name in order]
-    model_object.signatureDefs = [signature]
-    subgraph.outputs = [found[name] for name in order]
-    for entry in signature.inputs + signature.outputs:
-        subgraph.tensors[entry.tensorIndex].name = entry.name
-    if "map" in outputs and map_dtype == "uint8":
-        quantization = schema.QuantizationParametersT()
-        quantization.scale, quantization.zeroPoint = [1.0 / 255.0], [0]
-        subgraph.tensors[found[OUTPUT_NAMES["map"]]].quantization = quantization
-    if input_dtype == "uint8":
-        _exact_input_quantization(model_object, subgraph, subgraph.inputs[0])
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(json.dumps(metadata, indent=1, sort_keys=True).encode("utf-8"), np.uint8)
-    model_object.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model_object.buffers) - 1
-    model_object.metadata = [m for m in (model_object.metadata or []) if _decode(m.name) != METADATA_NAME] + [entry]
-    return _pack(model_object)
-
-
-def _signature_tensor(entries, name):
-    return next(entry.tensorIndex for entry in entries if _decode(entry.name) == name)
-
-
-def _exact_input_quantization(model_object, subgraph, input_index):
-    """In a quantized graph fed uint8 pixels, the first QUANTIZE (float image → int8) gets scale 1 and zero
-    point −128: lossless for 0–255 whatever range the representative images happened to cover. Only done
-    when that tensor feeds element-wise ops (MUL / ADD / SUB, e.g. the in-model normalisation), which
-    derive their rescaling from the tensors at run time; a convolution's int32 bias was quantized with
-    the calibrated input scale, so its input is left alone."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    def code(op):
-        return flatbuffer_utils.get_builtin_code_from_operator_code(model_object.operatorCodes[op.opcodeIndex])
-
-    elementwise = {schema.BuiltinOperator.MUL, schema.BuiltinOperator.ADD, schema.BuiltinOperator.SUB}
-    image_tensors = {input_index}
-    for op in subgraph.operators:
-        if code(op) == schema.BuiltinOperator.CAST and op.inputs[0] in image_tensors:
-            image_tensors.add(op.outputs[0])
-        elif code(op) == schema.BuiltinOperator.QUANTIZE and op.inputs[0] in image_tensors:
-            index = op.outputs[0]
-            tensor = subgraph.tensors[index]
-            consumers = [other for other in subgraph.operators if index in other.inputs]
-            if tensor.quantization is None or not consumers or any(code(c) not in elementwise for c in consumers):
-                continue
-            if tensor.type == schema.TensorType.INT8:
-                tensor.quantization.scale, tensor.quantization.zeroPoint = [1.0], [-128]
-            elif tensor.type == schema.TensorType.UINT8:
-                tensor.quantization.scale, tensor.quantization.zeroPoint = [1.0], [0]
-
-
-def _check_graph(model_bytes, mode, input_size, input_dtype, outputs, map_dtype):
-    """Builtin ops only, fixed batch-1 input, expected dtypes; an int8 model's tail is float."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model_object = _read_object(model_bytes)
-    ops = _op_names(model_object)
-    bad = sorted(name for name, builtin in ops if not builtin)
-    if bad:
-        raise UnsupportedOpsError(f"the converted model uses non-builtin ops {bad}; only LiteRT builtin ops "
-                                  f"are allowed (Flex / custom ops are not)")
-    subgraph = model_object.subgraphs[0]
-    image = subgraph.tensors[subgraph.inputs[0]]
-    expected = [1, *input_size, 3]
-    signature_shape = None if image.shapeSignature is None else [int(v) for v in image.shapeSignature]
-    if len(subgraph.inputs) != 1 or [int(v) for v in image.shape] != expected or \
-            (signature_shape is not None and signature_shape != expected):
-        raise ExportError(f"the converted input has shape {list(image.shape)} (signature {signature_shape}), "
-                          f"expected a fixed {expected}")
-    dtype = schema.TensorType.UINT8 if input_dtype == "uint8" else schema.TensorType.FLOAT32
-    if image.type != dtype:
-        raise ExportError(f"the converted input is of tensor type {image.type}, expected {input_dtype}")
-    if mode == "int8":
-        float_tail = {schema.BuiltinOperator.LOGISTIC, schema.BuiltinOperator.SOFTMAX}
-        for op in subgraph.operators:
-            code = flatbuffer_utils.get_builtin_code_from_operator_code(model_object.operatorCodes[op.opcodeIndex])
-            if code in float_tail and subgraph.tensors[op.inputs[0]].type != schema.TensorType.FLOAT32:
-                raise ExportError("the int8 model quantized the sigmoid / pixel softmax; it must stay in float")
-        quantized = sum(t.type == schema.TensorType.INT8 for t in subgraph.tensors)
-        if not quantized:
-            raise ExportError("the int8 model holds no int8 tensors")
-    for name in outputs:
-        tensor = subgraph.tensors[_signature_tensor(model_object.signatureDefs[0].outputs, OUTPUT_NAMES[name])]
-        want = schema.TensorType.UINT8 if (name == "map" and map_dtype == "uint8") else schema.TensorType.FLOAT32
-        if tensor.type != want or [int(v) for v in tensor.shape] != [1, *input_size, 1]:
-            raise ExportError(f"output {OUTPUT_NAMES[name]!r} is type {tensor.type} shape {list(tensor.shape)}")
-    return sorted({name for name, _ in ops})
-
-
-# ------------------------------------------------------------------------------------- parity
-
-def make_interpreter(model, num_threads=2):
-    """An ai_edge_litert Interpreter for a .tflite path or bytes, tensors allocated."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    with _quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-        if isinstance(model, (bytes, bytearray, memoryview)):
-            interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
-        else:
-            interpreter = Interpreter(model_path=os.fspath(model), num_threads=num_threads)
-        interpreter.allocate_tensors()
-    return interpreter
-
-
-def run_tflite(model, images, num_threads=2):
-    """Runs a FastSal .tflite on each (H, W, 3) image; returns {output name: (N, H, W, 1) array} in the
-    file's dtypes (a uint8 map stays uint8)."""
-    interpreter = model if hasattr(model, "get_signature_runner") else make_interpreter(model, num_threads)
-    runner = interpreter.get_signature_runner(SIGNATURE_KEY)
-    results = {}
-    for image in images:
-        for name, value in runner(**{INPUT_NAME: np.asarray(image)[None]}).items():
-            results.setdefault(name, []).append(np.array(value[0]))
-    return {name: np.stack(values) for name, values in results.items()}
-
-
-def reference_outputs(keras_logits, images):
-    """Float64 references from the Keras model: logits, map = sigmoid, prob = pixel softmax."""
-    batch = np.stack([np.asarray(image, np.float32) for image in images])
-    logits = np.concatenate([np.asarray(keras_logits(batch[i:i + 8], training=False))
-                             for i in range(0, len(batch), 8)]).astype(np.float64)
-    flat = logits.reshape(len(images), -1)
-    prob = np.exp(flat - flat.max(axis=1, keepdims=True))
-    prob /= prob.sum(axis=1, keepdims=True)
-    return {OUTPUT_NAMES["logits"]: logits, OUTPUT_NAMES["map"]: 1.0 / (1.0 + np.exp(-logits)),
-            OUTPUT_NAMES["prob"]: prob.reshape(logits.shape)}
-
-
-def correlation(a, b):
-    """Pearson CC of two arrays (1.0 for two equal constants, 0.0 when only one is constant)."""
-    a = np.asarray(a, np.float64).ravel()
-    b = np.asarray(b, np.float64).ravel()
-    a = a - a.mean()
-    b = b - b.mean()
-    denominator = np.sqrt((a * a).sum() * (b * b).sum())
-    if denominator == 0:
-        return 1.0 if np.allclose(a, b) else 0.0
-    return float((a * b).sum() / denominator)
-
-
-def parity_report(tflite_outputs, references, mode, outputs, map_dtype):
-    """Per-output CC / max |Δ| numbers and the verdict against PARITY_BOUNDS[mode]."""
-    bounds = PARITY_BOUNDS[mode]
-    report = {"bounds": dict(bounds), "outputs": {}, "passed": True, "failures": []}
-    for short in outputs:
-        name = OUTPUT_NAMES[short]
-        got = tflite_outputs[name].astype(np.float64)
-        if short == "map" and map_dtype == "uint8":
-            got = got / 255.0
-        want = references[name]
-        ccs = [correlation(g, w) for g, w in zip(got, want)]
-        max_abs = [float(np.abs(g - w).max()) for g, w in zip(got, want)]
-        entry = {"cc": [round(v, 6) for v in ccs], "cc_mean": float(np.mean(ccs)), "cc_min": float(np.min(ccs)),
-                 "max_abs": max_abs, "max_abs_max": float(np.max(max_abs))}
-        failures = []
-        if bounds["mean_cc"] is not None and entry["cc_mean"] < bounds["mean_cc"]:
-            failures.append(f"{name}: mean CC {entry['cc_mean']:.5f} < {bounds['mean_cc']}")
-        if bounds["min_cc"] is not None and entry["cc_min"] < bounds["min_cc"]:
-            failures.append(f"{name}: per-image min CC {entry['cc_min']:.5f} < {bounds['min_cc']}")
-        if short != "map" and bounds["rel_max_abs"] is not None:
-            scale = float(np.abs(want).max())
-            limit = bounds["rel_max_abs"] * (max(1.0, scale) if short == "logits" else scale)
-            entry["max_abs_bound"] = limit
-            if entry["max_abs_max"] > limit:
-                failures.append(f"{name}: max |Δ| {entry['max_abs_max']:.2e} > {limit:.2e}")
-        if short == "map" and bounds["map_max_abs"] is not None:
-            limit = bounds["map_max_abs"] + (UINT8_MAP_TOLERANCE if map_dtype == "uint8" else 0.0)
-            entry["max_abs_bound"] = limit
-            if entry["max_abs_max"] > limit:
-                failures.append(f"{name}: max |Δ| {entry['max_abs_max']:.2e} > {limit:.2e}")
-        if short == "prob":
-            sums = [float(g.sum()) for g in got]
-            entry["sums"] = sums
-            worst = max(abs(s - 1.0) for s in sums)
-            if worst > bounds["prob_sum_abs"]:
-                failures.append(f"{name}: sums to {sums[int(np.argmax([abs(s - 1) for s in sums]))]:.5f}, not 1")
-        entry["passed"] = not failures
-        report["outputs"][name] = entry
-        report["failures"] += failures
-    report["passed"] = not report["failures"]
-    return report
 
 
 # ------------------------------------------------------------------------------------- export
@@ -887,17 +273,17 @@ def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, i
 
     keras_logits = logits_model(model, input_size)
     if gpu_friendly:
-        from fastsal_tf.export.gpu_compat import gpu_friendly_model
+        from fastsal_tf.export.gpu_friendly import gpu_friendly_model
         keras_logits = gpu_friendly_model(keras_logits)
     entry = default_metadata(model, mode, input_size, input_dtype, outputs, map_dtype)
     entry["gpu_friendly"] = bool(gpu_friendly)
     entry.update(metadata or {})
 
-    with _quiet_stderr(not verbose):
-        function, module, output_names = _trace(keras_logits, input_size, input_dtype, outputs, map_dtype)
+    with quiet_stderr(not verbose, python_warnings=True):
+        function, module, output_names = trace_serving(keras_logits, input_size, input_dtype, outputs, map_dtype)
     converted = _convert(function, module, mode, representative, verbose)
-    model_bytes = _finalise(converted, output_names, outputs, map_dtype, input_dtype, entry)
-    ops = _check_graph(model_bytes, mode, input_size, input_dtype, outputs, map_dtype)
+    model_bytes = add_signature_and_metadata(converted, output_names, outputs, map_dtype, input_dtype, entry)
+    ops = check_graph(model_bytes, mode, input_size, input_dtype, outputs, map_dtype)
     gpu = None
     if gpu_friendly:
         from fastsal_tf.export.gpu_compat import gpu_compatibility
@@ -921,29 +307,6 @@ def export_tflite(model, out_path, mode="fp32", input_size=DEFAULT_INPUT_SIZE, i
                           + "; ".join(report["failures"]), report)
 
     parity_path = parity_path_for(out_path)
-    _atomic_write({out_path: model_bytes, parity_path: (json.dumps(report, indent=1) + "\n").encode()})
+    write_all_atomic({out_path: model_bytes, parity_path: json.dumps(report, indent=1) + "\n"}, fsync=True)
     return ExportResult(path=out_path, parity_path=parity_path, mode=mode, size_bytes=len(model_bytes), ops=ops,
                         metadata=entry, parity=report)
-
-
-def _atomic_write(files):
-    """Writes every {path: bytes} to a temp file in its directory, then os.replace()s them all."""
-    temps = []
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-            temps.append((temp, path))
-            os.chmod(temp, 0o666 & ~umask)
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-        for temp, path in temps:
-            os.replace(temp, path)
-    finally:
-        for temp, _ in temps:
-            if os.path.exists(temp):
-                os.remove(temp)

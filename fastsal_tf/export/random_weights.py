@@ -29,7 +29,7 @@ def randomize_weights(model, images, seed=0, logit_std=2.0, gain=0.7, offset=0.0
     """
     import keras
 
-    from fastsal_tf.export.litert import logits_model
+    from fastsal_tf.export.graph import logits_model
 
     rng = np.random.default_rng(seed)
 

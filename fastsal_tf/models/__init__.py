@@ -1,8 +1,11 @@
-"""FastSal Keras models: MobileNetV2 taps, FastSal-A / FastSal-C decoders, the hint-loss head."""
+"""FastSal Keras models: MobileNetV2 taps, FastSal-A / FastSal-C decoders, the hint-loss head.
 
-from fastsal_tf.models.fastsal import (DEFAULT_INPUT_SHAPE, HEADS, TF_NATIVE, TORCH_COMPATIBLE, VARIANTS,
+Importing this package registers FastSal and its layers with Keras: after `import fastsal_tf.models`,
+`keras.saving.load_model(path)` loads any .keras file the project writes."""
+
+from fastsal_tf.models.fastsal import (DEFAULT_INPUT_SHAPE, HEADS, TF_NATIVE, TORCH_COMPATIBLE, VARIANTS, FastSal,
                                        build_fastsal, build_hint_model, count_conv_macs, count_parameters,
-                                       describe)
+                                       describe, rebuild)
 
-__all__ = ["DEFAULT_INPUT_SHAPE", "HEADS", "TF_NATIVE", "TORCH_COMPATIBLE", "VARIANTS", "build_fastsal",
-           "build_hint_model", "count_conv_macs", "count_parameters", "describe"]
+__all__ = ["DEFAULT_INPUT_SHAPE", "HEADS", "TF_NATIVE", "TORCH_COMPATIBLE", "VARIANTS", "FastSal", "build_fastsal",
+           "build_hint_model", "count_conv_macs", "count_parameters", "describe", "rebuild"]

@@ -37,9 +37,56 @@ def encoder(input_shape, padding, bn_epsilon, pixel_shuffle, normalization):
     return inputs, feature_groups(taps, pixel_shuffle)
 
 
+def default_resample(normalization: str) -> str:
+    """The image resampling that goes with a normalisation: "lanczos" for the authors' weights (ImageNet
+    mean/std; their predict script resizes with PIL LANCZOS), "bilinear" (antialiased) for ours."""
+    return "lanczos" if normalization == "imagenet" else "bilinear"
+
+
+@keras.saving.register_keras_serializable(package="fastsal")
+class FastSal(keras.Model):
+    """FastSal-A or FastSal-C: a Keras functional model that describes itself. Its config holds every
+    construction setting (variant, input shape, padding, BatchNorm epsilon, pixel-shuffle order,
+    normalisation, heads) and the image resampling its weights expect, so `FastSal.from_config(config)`
+    rebuilds it (at another size: change "input_shape") and a saved `.keras` file loads as a FastSal
+    (after `import fastsal_tf.models`, which registers it)."""
+
+    def __init__(self, variant="A", input_shape=DEFAULT_INPUT_SHAPE, padding="same", bn_epsilon=1e-3,
+                 pixel_shuffle="DCR", normalization="minus_one_one", heads=HEADS, resample=None, name=None, **kwargs):
+        variant = str(variant).upper()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be 'A' or 'C', got {variant!r}")
+        unknown = set(heads) - set(HEADS)
+        if unknown or not heads:
+            raise ValueError(f"heads must be a non-empty subset of {HEADS}, got {tuple(heads)}")
+        inputs, groups = encoder(input_shape, padding, bn_epsilon, pixel_shuffle, normalization)
+        if variant == "A":
+            logits = fastsal_a_decoder(groups, pixel_shuffle, padding, bn_epsilon)
+        else:
+            logits = fastsal_c_decoder(groups, pixel_shuffle)
+        available = {
+            "logits": logits,
+            "map": layers.Activation("sigmoid", dtype="float32", name="map")(logits) if "map" in heads else None,
+            "prob": PixelSoftmax(name="prob", dtype="float32")(logits) if "prob" in heads else None,
+        }
+        outputs = {head: available[head] for head in HEADS if head in heads}
+        super().__init__(inputs, outputs, name=name or f"fastsal_{variant}", **kwargs)
+        self.settings = {"variant": variant, "input_shape": tuple(input_shape), "padding": padding,
+                         "bn_epsilon": float(bn_epsilon), "pixel_shuffle": pixel_shuffle,
+                         "normalization": normalization, "heads": tuple(h for h in HEADS if h in heads),
+                         "resample": resample or default_resample(normalization)}
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self.settings}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+
 def build_fastsal(variant="A", input_shape=DEFAULT_INPUT_SHAPE, padding="same", bn_epsilon=1e-3,
                   pixel_shuffle="DCR", normalization="minus_one_one", heads=HEADS):
-    """FastSal-A or FastSal-C as a Keras functional model.
+    """FastSal-A or FastSal-C (a `FastSal` functional model).
 
     Input "image": (N, H, W, 3) RGB in 0–255 (H, W multiples of 32). Outputs, a dict with the keys in
     `heads`: "logits" (N, H, W, 1) raw scores; "map" sigmoid(logits) in [0, 1] (paper eq. 2); "prob"
@@ -47,24 +94,21 @@ def build_fastsal(variant="A", input_shape=DEFAULT_INPUT_SHAPE, padding="same", 
     `padding`, `bn_epsilon`, `pixel_shuffle` and `normalization` are properties of the weights: use
     TORCH_COMPATIBLE for the authors' checkpoints and TF_NATIVE (the defaults) for our own.
     """
-    variant = str(variant).upper()
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be 'A' or 'C', got {variant!r}")
-    unknown = set(heads) - set(HEADS)
-    if unknown or not heads:
-        raise ValueError(f"heads must be a non-empty subset of {HEADS}, got {tuple(heads)}")
-    inputs, groups = encoder(input_shape, padding, bn_epsilon, pixel_shuffle, normalization)
-    if variant == "A":
-        logits = fastsal_a_decoder(groups, pixel_shuffle, padding, bn_epsilon)
-    else:
-        logits = fastsal_c_decoder(groups, pixel_shuffle)
-    available = {
-        "logits": logits,
-        "map": layers.Activation("sigmoid", dtype="float32", name="map")(logits) if "map" in heads else None,
-        "prob": PixelSoftmax(name="prob", dtype="float32")(logits) if "prob" in heads else None,
-    }
-    outputs = {name: available[name] for name in HEADS if name in heads}
-    return keras.Model(inputs, outputs, name=f"fastsal_{variant}")
+    return FastSal(variant, input_shape, padding, bn_epsilon, pixel_shuffle, normalization, heads)
+
+
+def rebuild(model, input_shape=None, heads=None):
+    """The FastSal `model` rebuilt from its settings (describe) at another input_shape (H, W, 3) and/or
+    with other heads, its weights copied layer by layer. ValueError when it is not a FastSal model."""
+    settings = describe(model)
+    config = {key: settings[key] for key in ("variant", "padding", "bn_epsilon", "pixel_shuffle", "normalization")}
+    rebuilt = FastSal(input_shape=tuple(input_shape or settings["input_shape"]),
+                      heads=tuple(heads or settings["outputs"] or HEADS), resample=preprocessing_resample(model),
+                      **config)
+    for layer in rebuilt.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return rebuilt
 
 
 def build_hint_model(input_shape=DEFAULT_INPUT_SHAPE, padding="same", bn_epsilon=1e-3, pixel_shuffle="DCR",
@@ -79,19 +123,41 @@ def build_hint_model(input_shape=DEFAULT_INPUT_SHAPE, padding="same", bn_epsilon
 
 
 def describe(model):
-    """The construction settings of a model built by this module, read back from its layers."""
-    names = {layer.name for layer in model.layers}
-    shuffle = next(layer for layer in model.layers if isinstance(layer, PixelShuffle))
+    """The construction settings of a FastSal or hint model: from its config when it is a `FastSal`, else
+    (a model saved before FastSal described itself, or the hint model) read back from its layers.
+    ValueError when the model was not built by this module."""
+    outputs = list(model.output.keys()) if isinstance(model.output, dict) else None
+    if isinstance(model, FastSal):
+        settings = model.settings
+        return {"name": model.name, "variant": settings["variant"], "input_shape": tuple(model.input_shape[1:]),
+                "normalization": settings["normalization"], "padding": settings["padding"],
+                "bn_epsilon": settings["bn_epsilon"], "pixel_shuffle": settings["pixel_shuffle"], "outputs": outputs}
+    try:
+        names = {layer.name for layer in model.layers}
+        shuffle = next(layer for layer in model.layers if isinstance(layer, PixelShuffle))
+        normalization = model.get_layer("normalize").normalization
+        bn_epsilon = float(model.get_layer("bn_Conv1").epsilon)
+    except (StopIteration, ValueError, AttributeError):
+        raise ValueError(f"{model.name!r} is not a FastSal model (no FastSal config, pixel shuffle or "
+                         "normalisation layer)") from None
     return {
         "name": model.name,
         "variant": model.name.rsplit("_", 1)[-1],
         "input_shape": tuple(model.input_shape[1:]),
-        "normalization": model.get_layer("normalize").normalization,
+        "normalization": normalization,
         "padding": "torch" if "Conv1_pad" in names else "same",
-        "bn_epsilon": float(model.get_layer("bn_Conv1").epsilon),
+        "bn_epsilon": bn_epsilon,
         "pixel_shuffle": shuffle.order,
-        "outputs": list(model.output.keys()) if isinstance(model.output, dict) else None,
+        "outputs": outputs,
     }
+
+
+def preprocessing_resample(model) -> str:
+    """The image resampling a FastSal model's weights expect ("bilinear" or "lanczos"): from its config, else
+    from its normalisation (default_resample). ValueError when it is not a FastSal model."""
+    if isinstance(model, FastSal):
+        return model.settings["resample"]
+    return default_resample(describe(model)["normalization"])
 
 
 def count_parameters(model, trainable=True):

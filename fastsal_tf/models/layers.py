@@ -1,5 +1,5 @@
 """Custom Keras layers of FastSal: in-model preprocessing, pixel shuffle, align-corners upsampling and
-the pixel softmax. All are registered so `.keras` files load without `custom_objects`."""
+the pixel softmax, and the VGG preprocessing of hint teachers. All are registered so `.keras` files load without `custom_objects`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ NORMALIZATIONS = {
     # The input is already normalised (test vectors, custom pipelines).
     "none": ((0.0,) * 3, (1.0,) * 3),
 }
+VGG_BGR_MEAN = (103.939, 116.779, 123.68)  # keras.applications.vgg16.preprocess_input ("caffe" mode)
 
 
 @keras.saving.register_keras_serializable(package="fastsal")
@@ -123,6 +124,19 @@ class PixelSoftmax(keras.layers.Layer):
         shape = tf.shape(x)
         flat = tf.reshape(x, (shape[0], -1))
         return tf.reshape(tf.nn.softmax(flat, axis=-1), shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="fastsal_tf")
+class VGGPreprocess(keras.layers.Layer):
+    """RGB 0–255 → BGR minus the ImageNet channel means (VGG16's "caffe" preprocessing; hint teachers,
+    fastsal_tf.train.teachers). Registered as "fastsal_tf>VGGPreprocess", the name saved teachers carry."""
+
+    def call(self, inputs):
+        bgr = keras.ops.flip(keras.ops.cast(inputs, self.compute_dtype), axis=-1)
+        return bgr - keras.ops.convert_to_tensor(VGG_BGR_MEAN, dtype=self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import struct
 import time
@@ -25,29 +24,17 @@ import time
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
+from fastsal_tf.imaging import Placement, check_policy, placement, resize_pil
 from fastsal_tf.predict.errors import ImageError
 
 DEFAULT_MAX_SIDE = 8192
 DEFAULT_MAX_PIXELS = 2 ** 27
-RESIZE_POLICIES = ("stretch", "letterbox")
-# Files picked up when a folder is given (explicit file arguments are tried whatever their suffix).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
-                  ".pgm", ".pbm", ".pnm", ".tga")
 LETTERBOX_PAD = (0, 0, 0)  # black bars, as the data pipeline's letterbox (zeros in 0–255 RGB)
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited over white
 _ORIENTATION = 0x0112
 _TRANSPOSING = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _16_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
-
-
-@dataclasses.dataclass(frozen=True)
-class Placement:
-    """Where the image content lands in the network frame: (height, width) and top-left (y, x). The
-    stretch policy fills the frame; letterbox keeps the aspect ratio and centres the content."""
-
-    content_hw: tuple[int, int]
-    offset_yx: tuple[int, int]
 
 
 @dataclasses.dataclass
@@ -62,28 +49,6 @@ class PreparedImage:
     display: Image.Image | None = None  # RGB at output_hw, for overlays (only when asked for)
     notes: list[str] = dataclasses.field(default_factory=list)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
-
-
-def check_policy(policy: str) -> str:
-    if policy not in RESIZE_POLICIES:
-        raise ValueError(f"resize policy must be one of {RESIZE_POLICIES}, got {policy!r}")
-    return policy
-
-
-@functools.lru_cache(maxsize=4096)
-def placement(src_hw: tuple[int, int], dst_hw: tuple[int, int], policy: str = "stretch") -> Placement:
-    """Placement of a src_hw=(H, W) image in a dst_hw network frame. Letterbox: scale s = min(h/H, w/W),
-    content (round(H·s), round(W·s)) (at least 1), centred with offsets ((h − ch) // 2, (w − cw) // 2) —
-    the same convention as fastsal_tf.data.geometry.letterbox_params (pure Python here, no TensorFlow)."""
-    check_policy(policy)
-    dst_h, dst_w = int(dst_hw[0]), int(dst_hw[1])
-    if policy == "stretch":
-        return Placement((dst_h, dst_w), (0, 0))
-    src_h, src_w = float(src_hw[0]), float(src_hw[1])
-    scale = min(dst_h / src_h, dst_w / src_w)
-    content_h = min(max(int(np.floor(src_h * scale + 0.5)), 1), dst_h)
-    content_w = min(max(int(np.floor(src_w * scale + 0.5)), 1), dst_w)
-    return Placement((content_h, content_w), ((dst_h - content_h) // 2, (dst_w - content_w) // 2))
 
 
 def output_size(original_hw: tuple[int, int], max_side: int | None) -> tuple[int, int]:
@@ -137,7 +102,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _open_file(path: str) -> Image.Image:
+def open_image_file(path: str) -> Image.Image:
     """Opens an image file lazily (header only). JPEGs are opened without PIL's decompression-bomb check
     because they are decoded at reduced scale and checked against max_pixels afterwards."""
     try:
@@ -190,7 +155,7 @@ def decode(source, needed_hw=None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             raise ImageError(name, f"unreadable or corrupt image ({error})") from None
     path = os.fspath(source)
     name = name or path
-    image = _open_file(path)
+    image = open_image_file(path)
     try:
         rgb, original_hw = _decode_opened(image, needed_hw, max_pixels, name)
     except ImageError:
@@ -238,18 +203,6 @@ def _decode_opened(image, needed_hw, max_pixels, name):
     return to_rgb(upright), original_hw
 
 
-RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS}
-
-
-def _resize(image: Image.Image, size_wh: tuple[int, int], reducing_gap: float | None = 2.0,
-            resample: str = "bilinear") -> Image.Image:
-    if image.size == tuple(size_wh):
-        return image
-    # Antialiased when shrinking; a large shrink first box-reduces by an integer factor while the image
-    # stays at least reducing_gap times the target (fast; what JPEG DCT scaling does in the decoder).
-    return image.resize(size_wh, RESAMPLING[resample], reducing_gap=reducing_gap)
-
-
 def prepare_image(source, net_hw: tuple[int, int], policy: str = "stretch", *, display: bool = False,
                   max_side: int | None = DEFAULT_MAX_SIDE, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                   name: str | None = None, resample: str = "bilinear") -> PreparedImage:
@@ -279,13 +232,15 @@ def prepare_image(source, net_hw: tuple[int, int], policy: str = "stretch", *, d
         notes.append(f"{original_hw[1]}x{original_hw[0]} is above the {max_side} px size cap: outputs written "
                      f"downscaled to {out_hw[1]}x{out_hw[0]}")
     place = placement(tuple(original_hw), net_hw, policy)
-    shown = _resize(rgb, (out_hw[1], out_hw[0])) if display else None
+    # Antialiased when shrinking; a large shrink first box-reduces by an integer factor while the image
+    # stays at least reducing_gap times the target (fast; what JPEG DCT scaling does in the decoder).
+    shown = resize_pil(rgb, (out_hw[1], out_hw[0]), reducing_gap=2.0) if display else None
     source_image = shown if shown is not None and shown.width * shown.height < rgb.width * rgb.height else rgb
     (content_h, content_w), (offset_y, offset_x) = place.content_hw, place.offset_yx
     if resample == "lanczos":
-        content = _resize(rgb, (content_w, content_h), reducing_gap=None, resample="lanczos")
+        content = resize_pil(rgb, (content_w, content_h), "lanczos")
     else:
-        content = _resize(source_image, (content_w, content_h), reducing_gap=1.0)
+        content = resize_pil(source_image, (content_w, content_h), reducing_gap=1.0)
     if (content_h, content_w) != net_hw:
         frame = Image.new("RGB", (net_hw[1], net_hw[0]), LETTERBOX_PAD)
         frame.paste(content, (offset_x, offset_y))

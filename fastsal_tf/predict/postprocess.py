@@ -21,17 +21,15 @@ min-max normalised, so a flat, uncertain map stays grey instead of being stretch
 
 from __future__ import annotations
 
-import os
-import pathlib
 import struct
-import threading
 import zlib
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from fastsal_tf.predict.images import Placement
+from fastsal_tf.common.files import atomic_path, write_atomic
+from fastsal_tf.imaging import Placement, centered_gaussian
 
 # Anchor colours of matplotlib's "inferno" at 0, 0.1, …, 1 (interpolated linearly: an inferno-like map).
 _INFERNO = ["000004", "160b39", "420a68", "6a176e", "932667", "bc3754", "dd513a", "f37819", "fca50a", "f6d746",
@@ -76,23 +74,11 @@ def normalise(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def center_gaussian(shape_hw: tuple[int, int], sigma: float = 0.25, dtype=np.float32) -> np.ndarray:
-    """Separable Gaussian centred on the image, std sigma·H and sigma·W (pixel centres at i + 0.5),
-    normalised to sum to 1."""
-    height, width = shape_hw
-    y = (np.arange(height, dtype=np.float64) + 0.5 - height / 2) / (sigma * height)
-    x = (np.arange(width, dtype=np.float64) + 0.5 - width / 2) / (sigma * width)
-    gy, gx = np.exp(-0.5 * y * y), np.exp(-0.5 * x * x)
-    gy /= gy.sum()
-    gx /= gx.sum()
-    return np.outer(gy.astype(dtype), gx.astype(dtype))
-
-
 def blend_center_bias(prob: np.ndarray, weight: float, sigma: float = 0.25) -> np.ndarray:
     """(1 − weight)·prob + weight·centre Gaussian (both summing to 1)."""
     if not 0 <= weight <= 1:
         raise ValueError(f"center-bias weight must be in [0, 1], got {weight}")
-    gauss = center_gaussian(prob.shape, sigma, prob.dtype)
+    gauss = centered_gaussian(prob.shape, sigma, prob.dtype)
     gauss *= prob.dtype.type(weight)
     prob *= prob.dtype.type(1 - weight)
     prob += gauss
@@ -142,18 +128,6 @@ def overlay(image: Image.Image | np.ndarray, display: np.ndarray, colormap: str 
     return Image.composite(heat, image.convert("RGB"), gray.point(opacity.tolist()))
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """write(temp_path) then os.replace(temp_path, path): readers never see a partial file."""
-    path = pathlib.Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        write(temp)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
@@ -180,20 +154,14 @@ def encode_png(array: np.ndarray, compress_level: int = 1) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
 
 
-def _write_bytes(temp, data: bytes) -> None:
-    with open(temp, "wb") as file:
-        file.write(data)
-
-
 def save_png(path, array_or_image, compress_level: int = 1) -> None:
     """Atomic PNG write of a uint8 array or an L / RGB / RGBA PIL image (zlib level 1 by default)."""
     array = np.asarray(array_or_image)
     data = encode_png(array, compress_level)
-    atomic_write(path, lambda temp: _write_bytes(temp, data))
+    write_atomic(path, data)
 
 
 def save_npy(path, array: np.ndarray) -> None:
-    def write(temp):
-        with open(temp, "wb") as file:
-            np.save(file, array)
-    atomic_write(path, write)
+    """Atomic .npy write."""
+    with atomic_path(path) as temp, open(temp, "wb") as file:
+        np.save(file, array)

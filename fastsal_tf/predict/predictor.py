@@ -10,7 +10,8 @@ from PIL import Image
 
 from fastsal_tf.predict import postprocess
 from fastsal_tf.predict.errors import SaliencyWarning
-from fastsal_tf.predict.images import (DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PreparedImage, check_policy,
+from fastsal_tf.imaging import check_policy
+from fastsal_tf.predict.images import (DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PreparedImage,
                                        prepare_image)
 
 

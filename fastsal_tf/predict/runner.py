@@ -24,7 +24,6 @@ import dataclasses
 import glob
 import os
 import pathlib
-import sys
 import threading
 import time
 
@@ -32,7 +31,9 @@ import numpy as np
 
 from fastsal_tf.predict import postprocess
 from fastsal_tf.predict.errors import ImageError
-from fastsal_tf.predict.images import IMAGE_SUFFIXES, _open_file, output_size
+from fastsal_tf.common.console import Progress
+from fastsal_tf.imaging import PREDICT_SUFFIXES
+from fastsal_tf.predict.images import open_image_file, output_size
 
 OUTPUT_SUFFIXES = {"saliency": "_saliency.png", "overlay": "_overlay.png", "npy": "_saliency.npy"}
 STAGES = ("decode", "resize", "model", "map", "overlay", "encode")
@@ -94,7 +95,7 @@ def _folder_images(folder: pathlib.Path, recursive: bool, skip: pathlib.Path | N
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(pathlib.Path(root, d), skip))
         for name in sorted(files):
             path = pathlib.Path(root, name)
-            if (not name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+            if (not name.startswith(".") and path.suffix.lower() in PREDICT_SUFFIXES and path.is_file()
                     and not _inside(path, skip)):
                 found.append(path)
     return found
@@ -155,60 +156,6 @@ def collect_inputs(paths, out_dir, recursive: bool = False,
     return items, missing
 
 
-class Progress:
-    """A one-line progress display on stderr: count, percent, images/s, ETA. On a terminal it redraws in
-    place (at most 5 times a second); otherwise it prints a line every 10 s."""
-
-    def __init__(self, total: int, stream=None, enabled: bool = True):
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.shown = False
-
-    def _line(self, done: int, failed: int) -> str:
-        elapsed = time.perf_counter() - self.start
-        processed = done + failed
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - processed) / (processed / elapsed) if processed and elapsed > 0 else 0.0
-        fail = f", {failed} failed" if failed else ""
-        percent = 100.0 * processed / self.total if self.total else 100.0
-        if elapsed < 0.5:  # too early for a rate
-            return f"{processed}/{self.total} images ({percent:.0f}%){fail}"
-        return (f"{processed}/{self.total} images ({percent:.0f}%), {rate:.1f} images/s, "
-                f"ETA {int(eta) // 60}:{int(eta) % 60:02d}{fail}")
-
-    def update(self, done: int, failed: int) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.last < (0.2 if self.tty else 10.0):
-            return
-        self.last = now
-        if self.tty:
-            self.stream.write("\r\x1b[K" + self._line(done, failed))
-            self.shown = True
-        elif now - self.start >= 10.0:
-            self.stream.write(self._line(done, failed) + "\n")
-        self.stream.flush()
-
-    def message(self, text: str) -> None:
-        """Prints a line (an error or warning) above the progress line."""
-        if self.tty and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.shown = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
-
-
 def _write_outputs(predictor, prepared, net_map, item: Item, overlay: bool, npy: bool, colormap: str,
                    compress_level: int) -> dict[str, float]:
     timings = dict(prepared.timings)
@@ -264,7 +211,7 @@ class _Budget:
 def _output_pixels(path: pathlib.Path, max_side: int | None) -> int:
     """Output pixels of an image from its header (1 when it cannot be read: decoding will report why)."""
     try:
-        image = _open_file(os.fspath(path))
+        image = open_image_file(os.fspath(path))
     except Exception:  # noqa: BLE001
         return 1
     try:

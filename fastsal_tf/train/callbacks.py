@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import math
-import os
-import pathlib
 
 import keras
+
+from fastsal_tf.common.files import atomic_path
 
 
 class TrainingDivergedError(RuntimeError):
@@ -38,11 +38,8 @@ class StopOnNaN(keras.callbacks.Callback):
 
 def save_atomically(network, path):
     """Saves a Keras model to `path` (.keras) through a temporary file, so readers never see half a file."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial.keras")
-    network.save(partial)
-    os.replace(partial, path)
+    with atomic_path(path) as temp:
+        network.save(temp)
 
 
 class SaveBestNetwork(keras.callbacks.Callback):

@@ -35,9 +35,11 @@ import pathlib
 import keras
 
 from fastsal_tf.models.decoders import HINT_CHANNELS
+from fastsal_tf.models.layers import VGGPreprocess
+from fastsal_tf.runtime.backends import named_outputs
+from fastsal_tf.runtime.resolve import ModelRef, load_keras
 
 VGG_HINT_LAYERS = ("block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
-VGG_BGR_MEAN = (103.939, 116.779, 123.68)  # keras.applications.vgg16.preprocess_input ("caffe" mode)
 BUILTIN_TEACHERS = ("vgg16",)
 
 
@@ -45,18 +47,6 @@ def hint_shapes(input_shape):
     """The four (h, w, c) feature shapes a teacher must return for a student input (H, W, 3)."""
     height, width = input_shape[:2]
     return [(height // 2 ** (i + 1), width // 2 ** (i + 1), c) for i, c in enumerate(HINT_CHANNELS)]
-
-
-@keras.saving.register_keras_serializable(package="fastsal_tf")
-class VGGPreprocess(keras.layers.Layer):
-    """RGB 0–255 → BGR minus the ImageNet channel means (VGG16's "caffe" preprocessing)."""
-
-    def call(self, inputs):
-        bgr = keras.ops.flip(keras.ops.cast(inputs, self.compute_dtype), axis=-1)
-        return bgr - keras.ops.convert_to_tensor(VGG_BGR_MEAN, dtype=self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 def salgan_like_vgg_teacher(input_shape=(192, 256, 3), weights=None):
@@ -80,18 +70,6 @@ def salgan_like_vgg_teacher(input_shape=(192, 256, 3), weights=None):
         vgg.load_weights(weights)
     outputs = {name: vgg.get_layer(name).output for name in VGG_HINT_LAYERS}
     return keras.Model(inputs, outputs, name="salgan_vgg16_teacher")
-
-
-def _named_outputs(model):
-    """{name: symbolic tensor} of a loaded model's outputs."""
-    output = model.output
-    if isinstance(output, dict):
-        return dict(output)
-    tensors = list(output) if isinstance(output, (list, tuple)) else [output]
-    names = list(getattr(model, "output_names", None) or [])
-    if len(names) != len(tensors):
-        names = [t.name if hasattr(t, "name") else f"output_{i}" for i, t in enumerate(tensors)]
-    return dict(zip(names, tensors))
 
 
 def _select(available, model, names, source):
@@ -148,7 +126,7 @@ def load_teacher(path, outputs="", input_shape=(192, 256, 3), weights=None):
     file = pathlib.Path(source)
     if source in BUILTIN_TEACHERS:
         model = salgan_like_vgg_teacher(input_shape, weights)
-        available = _named_outputs(model)
+        available = named_outputs(model)
         inputs = model.inputs
     elif file.is_dir():
         if not (file / "saved_model.pb").is_file():
@@ -165,10 +143,8 @@ def load_teacher(path, outputs="", input_shape=(192, 256, 3), weights=None):
     elif file.suffix == ".keras":
         if not file.is_file():
             raise ValueError(f"{source}: teacher file not found")
-        import fastsal_tf.models.layers  # noqa: F401  (registers fastsal_tf's layers, for FastSal teachers)
-
-        model = keras.saving.load_model(source, compile=False)
-        available = _named_outputs(model)
+        model = load_keras(ModelRef(file, "keras"), role="teacher")
+        available = named_outputs(model)
         inputs = model.inputs
         if len(inputs) != 1:
             raise ValueError(f"{source}: a hint teacher takes one image input, this model has {len(inputs)}")

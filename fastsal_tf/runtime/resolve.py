@@ -1,0 +1,118 @@
+"""Which model a spec means, and loading it: `resolve(spec)` → ModelRef(path, kind); `load_keras` for the
+Keras model itself (export, evaluation); `load_backend` for something to run (predictor, teachers).
+
+Specs: a shipped name (SHIPPED_MODELS, files in fastsal_tf/assets/), a .keras file, a LiteRT .tflite
+file, an authors' PyTorch .pth / .pt checkpoint (imported without torch), or a SavedModel directory.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import NamedTuple
+
+from fastsal_tf.predict.errors import ModelNotFoundError
+from fastsal_tf.runtime.outputs import PREFER_PROB
+
+ASSETS_DIR = pathlib.Path(__file__).resolve().parents[1] / "assets"
+# Names of the models shipped in fastsal_tf/assets/.
+SHIPPED_MODELS = {
+    "default": "fastsal_a.keras",
+    "default-a": "fastsal_a.keras",
+    "default-c": "fastsal_c.keras",
+    "default-int8": "fastsal_a_int8.tflite",
+}
+MODEL_SUFFIXES = {".keras": "keras", ".tflite": "litert", ".pth": "torch", ".pt": "torch"}
+DEFAULT_INPUT_HW = (192, 256)
+
+
+class ModelRef(NamedTuple):
+    """A resolved model: its file (a directory for a SavedModel) and kind ("keras", "litert", "torch",
+    "savedmodel")."""
+
+    path: pathlib.Path
+    kind: str
+
+
+def how_to_give_a_model() -> str:
+    return ("Give a model file instead: `fastsal predict --model PATH ...` or `fastsal_tf.load_model(PATH)`, where "
+            "PATH is a .keras model, a LiteRT .tflite file or an authors' FastSal .pth checkpoint (imported on the "
+            "fly; or convert it once with `fastsal import-torch CHECKPOINT.pth --out model.keras`).")
+
+
+def is_saved_model(path: str | os.PathLike) -> bool:
+    return (pathlib.Path(path) / "saved_model.pb").is_file()
+
+
+def resolve(spec) -> ModelRef:
+    """The ModelRef of a spec. Raises ModelNotFoundError (a FileNotFoundError) when the file is not there,
+    ValueError for an unknown file type."""
+    text = os.fspath(spec)
+    if text.lower() in SHIPPED_MODELS:
+        path = ASSETS_DIR / SHIPPED_MODELS[text.lower()]
+        if not path.is_file():
+            raise ModelNotFoundError(f"the shipped model {text!r} ({path.name}) is not in this install (looked in "
+                                     f"{ASSETS_DIR}). {how_to_give_a_model()}")
+        return ModelRef(path, MODEL_SUFFIXES[path.suffix])
+    path = pathlib.Path(text)
+    if is_saved_model(path):
+        return ModelRef(path, "savedmodel")
+    kind = MODEL_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        names = ", ".join(sorted(SHIPPED_MODELS))
+        raise ValueError(f"unsupported model {text!r}: give a .keras, .tflite or .pth file, a SavedModel directory, "
+                         f"or one of {names}")
+    if not path.is_file():
+        raise ModelNotFoundError(f"model file not found: {text}. {how_to_give_a_model()}")
+    return ModelRef(path, kind)
+
+
+def load_keras(ref: ModelRef, *, input_size: tuple[int, int] | None = None, variant: str | None = None,
+               heads: tuple[str, ...] = ("prob",), normalization: str = "imagenet", role: str = "model"):
+    """The Keras model of a "keras" or "torch" ModelRef. A .pth checkpoint is imported at input_size
+    (default 192x256, multiples of 32) with the given heads and in-model normalisation; `variant` ("A" /
+    "C") checks the detected one. ValueError naming the file for an unreadable file or a hint-pretraining
+    checkpoint."""
+    if ref.kind == "keras":
+        import keras
+
+        import fastsal_tf.models.layers  # noqa: F401  (registers the custom layers)
+
+        try:
+            return keras.saving.load_model(ref.path, compile=False)
+        except (ValueError, OSError, TypeError) as error:
+            raise ValueError(f"{ref.path}: cannot load the Keras {role} ({error})") from error
+    if ref.kind != "torch":
+        raise ValueError(f"{ref.path}: a {ref.kind} model is no Keras model (give a .keras file or a .pth checkpoint)")
+    from fastsal_tf.models.fastsal import check_input_shape
+    from fastsal_tf.weights.torch_import import import_torch_checkpoint
+
+    height, width = input_size or DEFAULT_INPUT_HW
+    check_input_shape((height, width, 3))
+    model = import_torch_checkpoint(ref.path, variant, (height, width, 3), heads=heads, normalization=normalization)
+    if model.name == "fastsal_hint":
+        raise ValueError(f"{ref.path}: a hint-pretraining checkpoint, not a saliency model (give FastSal-A or -C)")
+    return model
+
+
+def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads: int | None = None,
+                 variant: str | None = None, prefer: tuple[str, ...] = PREFER_PROB, wanted: str = "",
+                 role: str = "model", flexible_size: tuple[int, int] = DEFAULT_INPUT_HW):
+    """(Backend, ModelRef) for a spec (see resolve). input_size: the size to run at (a .pth import, a
+    flexible-size model; a fixed-size model must match it); flexible_size: the size of a flexible-size
+    model when input_size is None. num_threads: LiteRT threads per interpreter. prefer / wanted / role:
+    which output to use (runtime.outputs.select_output)."""
+    from fastsal_tf.runtime import backends
+
+    ref = resolve(spec)
+    choice = {"prefer": prefer, "wanted": wanted, "role": role}
+    if ref.kind == "litert":
+        if input_size is not None:
+            raise ValueError(f"{ref.path}: a .tflite model has a fixed input size; input_size does not apply")
+        return backends.LiteRTBackend(ref.path, num_threads, **choice), ref
+    if ref.kind == "savedmodel":
+        return backends.SavedModelBackend(ref.path, input_size, flexible_size=flexible_size, **choice), ref
+    model = load_keras(ref, input_size=input_size or flexible_size, variant=variant, role=role)
+    if ref.kind == "torch":
+        input_size = None  # built at that size
+    return backends.KerasBackend(model, input_size, str(ref.path), flexible_size=flexible_size, **choice), ref
