@@ -13,7 +13,6 @@ from fastsal_tf.export.images import synthetic_images
 from fastsal_tf.export.graph import logits_model
 from fastsal_tf.export.parity import make_interpreter, reference_outputs
 from fastsal_tf.metrics import pearson
-from fastsal_tf.export.random_weights import randomize_weights
 from fastsal_tf.models import TF_NATIVE, build_fastsal
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,12 +29,6 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def models(images):
-    return {variant: randomize_weights(build_fastsal(variant, (*SIZE, 3), **TF_NATIVE), images[:8], seed=i)
-            for i, variant in enumerate("AC")}
-
-
-@pytest.fixture(scope="module")
 def tiny_model():
     """A two-conv Keras model whose single output serves as logits (fast to convert)."""
     keras.utils.set_random_seed(0)
@@ -43,6 +36,11 @@ def tiny_model():
     x = keras.layers.Rescaling(1 / 127.5, -1.0)(inputs)
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
     return keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same", name="logits")(x), name="tiny")
+
+
+@pytest.fixture(scope="module")
+def models(images, random_fastsal):
+    return random_fastsal(TF_NATIVE, images[:8], SIZE)
 
 
 def dir_listing(path):

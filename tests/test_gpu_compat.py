@@ -13,7 +13,6 @@ from fastsal_tf.export import ExportError, export_tflite, list_ops, read_metadat
 from fastsal_tf.export.gpu_compat import gpu_compatibility, tf_analyzer_report
 from fastsal_tf.export.gpu_friendly import gpu_friendly_model, sliced_pixel_shuffle
 from fastsal_tf.export.images import synthetic_images
-from fastsal_tf.export.random_weights import randomize_weights
 from fastsal_tf.models import TF_NATIVE, TORCH_COMPATIBLE, build_fastsal
 from fastsal_tf.models.layers import PixelShuffle
 
@@ -29,10 +28,9 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def crd_models(images):
+def crd_models(images, random_fastsal):
     """Authors'-style (TORCH_COMPATIBLE: CRD pixel shuffle → GATHER) FastSal-A and -C, random weights."""
-    return {v: randomize_weights(build_fastsal(v, (*SIZE, 3), **TORCH_COMPATIBLE), images[:2], seed=i)
-            for i, v in enumerate("AC")}
+    return random_fastsal(TORCH_COMPATIBLE, images[:2], SIZE)
 
 
 @pytest.fixture(scope="module")

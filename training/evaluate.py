@@ -10,12 +10,12 @@ import sys
 
 from absl import app, flags
 
+from fastsal_tf.cli import absl_flags
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "'default', a .keras / .tflite / .pth file, or a folder of maps")
-flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry)")
-flags.DEFINE_string("data_dir", None, "dataset root")
-flags.DEFINE_string("split", None, "split to evaluate (default: the dataset's first)")
-flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
+absl_flags.define_dataset_flags()
+flags.adopt_module_key_flags(absl_flags)  # --help lists them
 flags.DEFINE_enum("protocol", "mit", ["mit", "authors"], "mit (ours) or authors (the paper's eval.py post-processing)")
 flags.DEFINE_string("out_dir", "evaluation", "report folder")
 flags.DEFINE_integer("limit", 0, "evaluate only the first N images (0: all)")
@@ -32,7 +32,7 @@ def main(argv):
     from fastsal_tf.common.console import Progress
     from fastsal_tf.evaluation import markdown_table, run_evaluation, write_reports
 
-    report = run_evaluation(FLAGS.model, FLAGS.dataset, FLAGS.data_dir, split=FLAGS.split, protocol=FLAGS.protocol,
+    report = run_evaluation(FLAGS.model, FLAGS.dataset, FLAGS.data_dir, split=FLAGS.split or None, protocol=FLAGS.protocol,
                             sigma_px=FLAGS.sigma_px, limit=FLAGS.limit or None, baseline_split=FLAGS.baseline_split,
                             split_file=FLAGS.split_file or None, seed=FLAGS.seed,
                             input_size=parse_size(FLAGS.size) if FLAGS.size else None, progress=Progress())

@@ -19,15 +19,16 @@ import sys
 import mixture_flags
 from absl import app, flags
 
+from fastsal_tf.cli import absl_flags
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", None, "output folder (best.keras, final.keras, log.csv, backup/)")
-flags.DEFINE_string("data_dir", None, "dataset root")
 flags.DEFINE_string("teacher", None, "teacher: a .keras model, a SavedModel directory, or 'vgg16'")
 flags.DEFINE_string("teacher_outputs", "", "4 comma-separated teacher output or layer names in hint order "
                     "(default: all 4 outputs, sorted by name)")
 flags.DEFINE_string("teacher_weights", "", "local VGG16 weights file for --teacher=vgg16 (nothing is downloaded)")
-flags.DEFINE_string("dataset", "osie", "dataset name (fastsal_tf.data.registry); only its images are used")
-flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
+absl_flags.define_dataset_flags(split=False)  # only the dataset's images are used
+flags.adopt_module_key_flags(absl_flags)  # --help lists them
 flags.DEFINE_string("train_split", "train", "training split")
 mixture_flags.define_mixture_flags()
 flags.adopt_module_key_flags(mixture_flags)

@@ -19,15 +19,15 @@ import sys
 
 from absl import app, flags
 
+from fastsal_tf.cli import absl_flags
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("teacher", None, "a .keras / .tflite file, a SavedModel directory, a folder of maps, "
                     "or several models separated by commas (their mean label)")
 flags.DEFINE_string("out_dir", None, "output folder for <prefix>-<i>-of-<N>.tfrecord shards")
 flags.DEFINE_string("images", "", "a folder of images to label, sub-folders included (or --dataset)")
-flags.DEFINE_string("dataset", "", "a dataset name (fastsal_tf.data.registry) to label, with --data_dir and --split")
-flags.DEFINE_string("data_dir", "", "dataset root for --dataset")
-flags.DEFINE_string("split", "", "dataset split (default: the dataset's first)")
-flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
+absl_flags.define_dataset_flags(dataset="")  # a dataset split to label, or --images
+flags.adopt_module_key_flags(absl_flags)  # --help lists them
 flags.DEFINE_integer("num_shards", 1, "number of shards the images are divided into")
 flags.DEFINE_integer("shard_index", None, "label only this shard (0-based); default: all shards, in turn")
 flags.DEFINE_enum("label_kind", "prob", ["map", "prob"], "map: sigmoid map in [0, 1]; prob: sums to 1")

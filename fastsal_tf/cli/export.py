@@ -12,30 +12,37 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
+MODEL_HELP = "'default' / 'default-c' (the shipped models), a .keras model file or an authors' .pth checkpoint"
+OUT_HELP = "output .tflite file (the report goes to <stem>.parity.json)"
+# The export settings `fastsal export` (argparse: --dashed-names) and tflite/convert.py (absl:
+# --underscored_names) share, as (name, default, choices or None, help); an int default makes an int option.
+EXPORT_OPTIONS = (
+    ("mode", "fp32", ("fp32", "fp16", "dynamic", "int8"), "fp32, fp16 (float16 weights), dynamic (dynamic-range "
+     "int8 weights) or int8 (full integer; needs --representative). Default fp32"),
+    ("size", "192x256", None, "fixed input HxW, multiples of 32 (default 192x256)"),
+    ("input_dtype", "uint8", ("uint8", "float32"), "input tensor type, RGB 0-255 either way (default uint8)"),
+    ("outputs", "map", None, "comma-separated subset of map, prob, logits (default map)"),
+    ("map_dtype", "float32", ("float32", "uint8"), "saliency_map as float32 in [0, 1] or uint8 0-255 "
+     "(default float32)"),
+    ("representative", None, None, "directory of images for int8 calibration (also the default validation images)"),
+    ("num_representative", 200, None, "number of representative images taken from the directory, sorted by name "
+     "(default 200)"),
+    ("validation", None, None, "directory of images for the parity check (default: the first num-validation "
+     "representative images, else synthetic images)"),
+    ("num_validation", 8, None, "number of parity images (default 8)"),
+    ("normalization", "imagenet", None, "in-model normalisation for a .pth checkpoint (default imagenet: the "
+     "authors' preprocessing; 'none' for pre-normalised float input)"),
+    ("training_data", None, None, "metadata: what the weights were trained on"),
+    ("threads", 2, None, "LiteRT threads for the parity run (default 2)"),
+)
+
+
 def add_export_arguments(parser):
-    parser.add_argument("model", help="'default' / 'default-c' (the shipped models), a .keras model file or an "
-                        "authors' .pth checkpoint")
-    parser.add_argument("--mode", choices=["fp32", "fp16", "dynamic", "int8"], default="fp32",
-                        help="fp32, fp16 (float16 weights), dynamic (dynamic-range int8 weights) or int8 (full "
-                             "integer; needs --representative). Default fp32")
-    parser.add_argument("--out", required=True, help="output .tflite file (the report goes to <stem>.parity.json)")
-    parser.add_argument("--size", default="192x256", help="fixed input HxW, multiples of 32 (default 192x256)")
-    parser.add_argument("--input-dtype", choices=["uint8", "float32"], default="uint8",
-                        help="input tensor type, RGB 0-255 either way (default uint8)")
-    parser.add_argument("--outputs", default="map", help="comma-separated subset of map, prob, logits (default map)")
-    parser.add_argument("--map-dtype", choices=["float32", "uint8"], default="float32",
-                        help="saliency_map as float32 in [0, 1] or uint8 0-255 (default float32)")
-    parser.add_argument("--representative", metavar="DIR", help="directory of images for int8 calibration "
-                        "(also the default validation images)")
-    parser.add_argument("--num-representative", type=int, default=200,
-                        help="number of representative images taken from DIR, sorted by name (default 200)")
-    parser.add_argument("--validation", metavar="DIR", help="directory of images for the parity check (default: the "
-                        "first --num-validation representative images, else synthetic images)")
-    parser.add_argument("--num-validation", type=int, default=8, help="number of parity images (default 8)")
-    parser.add_argument("--normalization", default="imagenet", help="in-model normalisation for a .pth checkpoint "
-                        "(default imagenet: the authors' preprocessing; 'none' for pre-normalised float input)")
-    parser.add_argument("--training-data", help="metadata: what the weights were trained on")
-    parser.add_argument("--threads", type=int, default=2, help="LiteRT threads for the parity run (default 2)")
+    parser.add_argument("model", help=MODEL_HELP)
+    parser.add_argument("--out", required=True, help=OUT_HELP)
+    for name, default, choices, text in EXPORT_OPTIONS:
+        parser.add_argument("--" + name.replace("_", "-"), default=default, choices=choices, help=text,
+                            type=int if isinstance(default, int) else None)
     parser.add_argument("--gpu-friendly", action="store_true",
                         help="replace ops the TFLite GPU delegate cannot run inside the network (the GATHER of a "
                              "PyTorch-order pixel shuffle) by equivalents it can, and check the result")
@@ -44,17 +51,20 @@ def add_export_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def run(args):
+def export_options(values, check_parity, gpu_friendly=False):
+    """ExportOptions from parsed values (an argparse Namespace or absl FLAGS: model, out, EXPORT_OPTIONS)."""
     from fastsal_tf.cli.arguments import parse_size
-    from fastsal_tf.export.options import ExportOptions, export_from_options
+    from fastsal_tf.export.options import ExportOptions
 
-    options = ExportOptions(
-        args.model, args.out, mode=args.mode, size=parse_size(args.size), input_dtype=args.input_dtype,
-        outputs=args.outputs, map_dtype=args.map_dtype, representative=args.representative,
-        num_representative=args.num_representative, validation=args.validation, num_validation=args.num_validation,
-        normalization=args.normalization, training_data=args.training_data, threads=args.threads,
-        check_parity=not args.no_parity_check, gpu_friendly=args.gpu_friendly)
-    print_result(export_from_options(options), args.json)
+    settings = {name: getattr(values, name) for name, *_ in EXPORT_OPTIONS}
+    settings["size"] = parse_size(settings["size"])
+    return ExportOptions(values.model, values.out, check_parity=check_parity, gpu_friendly=gpu_friendly, **settings)
+
+
+def run(args):
+    from fastsal_tf.export.options import export_from_options
+
+    print_result(export_from_options(export_options(args, not args.no_parity_check, args.gpu_friendly)), args.json)
     return 0
 
 

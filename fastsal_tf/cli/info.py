@@ -19,12 +19,13 @@ def add_parser(subparsers):
 def run(args):
     from fastsal_tf.models import TORCH_COMPATIBLE, build_fastsal, count_conv_macs, count_parameters, describe
 
-    if args.model and args.model.endswith(".tflite"):
-        return print_tflite_info(args.model, args.json)
     if args.model:
         from fastsal_tf.runtime.resolve import load_keras, resolve
 
-        model = load_keras(resolve(args.model))
+        ref = resolve(args.model)
+        if ref.kind == "litert":
+            return print_tflite_info(ref.path, args.json)
+        model = load_keras(ref)
         info = describe(model)
     else:
         height, width = parse_size(args.size)

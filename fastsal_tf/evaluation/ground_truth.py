@@ -33,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from fastsal_tf import fixations as fx
+from fastsal_tf.imaging import normalize_map
 from fastsal_tf.metrics import resize_map
 
 TRUNCATE = 4.0  # as fixations.density_map
@@ -157,10 +158,9 @@ def mean_density(examples: Sequence, sigma_px: float | None, size: tuple[int, in
             if not values.any():
                 left_out += 1
                 continue
-            values = values / values.sum()
+            values = normalize_map(values)
             if values.shape != hw:
-                values = np.maximum(resize_map(values, hw), 0.0)
-                values /= values.sum()
+                values = normalize_map(np.maximum(resize_map(values, hw), 0.0))
             maps += values
         used += 1
     if not used:
@@ -174,4 +174,4 @@ def mean_density(examples: Sequence, sigma_px: float | None, size: tuple[int, in
     total = total / used
     info = {"kind": "mean training density", "images": used, "left_out": left_out, "size_hw": list(hw),
             "sigma_px": None if sigma_px is None else float(sigma_px)}
-    return total / total.sum(), info
+    return normalize_map(total), info

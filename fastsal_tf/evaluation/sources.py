@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from fastsal_tf.imaging import MAP_SUFFIXES, centered_gaussian, stretch_lanczos
+from fastsal_tf.imaging import MAP_SUFFIXES, centered_gaussian, normalize_map, stretch_lanczos
 from fastsal_tf.metrics import resize_map
 
 KINDS = ("map", "logits", "sigmoid")
@@ -156,7 +156,7 @@ class FixedMap:
         hw = (int(hw[0]), int(hw[1]))
         if hw not in self._cache:
             values = self.values if self.values.shape == hw else np.maximum(resize_map(self.values, hw), 0.0)
-            self._cache = {hw: values / values.sum()}  # keep one size: datasets are usually sorted by size
+            self._cache = {hw: normalize_map(values)}  # keep one size: datasets are usually sorted by size
         return self._cache[hw]
 
     def __call__(self, example) -> Prediction:

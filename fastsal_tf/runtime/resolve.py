@@ -76,7 +76,7 @@ def load_keras(ref: ModelRef, *, input_size: tuple[int, int] | None = None, vari
     if ref.kind == "keras":
         import keras
 
-        import fastsal_tf.models.layers  # noqa: F401  (registers the custom layers)
+        import fastsal_tf.models  # noqa: F401  (registers FastSal and its layers)
 
         try:
             return keras.saving.load_model(ref.path, compile=False)

@@ -13,7 +13,7 @@ import numpy as np
 
 from fastsal_tf.data.errors import DatasetError
 from fastsal_tf.data.images import read_gray
-from fastsal_tf.imaging import IMAGE_SUFFIXES
+from fastsal_tf.imaging import IMAGE_SUFFIXES, normalize_map
 from fastsal_tf.runtime.outputs import PREFER_MAP, PREFER_PROB, to_probabilities
 from fastsal_tf.runtime.resolve import is_saved_model, load_backend
 
@@ -85,7 +85,7 @@ class MapFolderTeacher:
         if label_kind == "prob":
             if not values.sum() > 0:
                 raise DatasetError(path, "an all-zero map is no probability map")
-            return values / values.sum()
+            return normalize_map(values)
         if values.max() > 1:
             raise DatasetError(path, f"a 'map' label must lie in [0, 1], max is {values.max():g}")
         return values

@@ -57,7 +57,7 @@ from fastsal_tf.data.images import inspect_image
 from fastsal_tf.data.pseudo_labels import LABEL_KINDS, LABEL_STORAGE, PseudoLabelWriter, shard_path
 from fastsal_tf.data.readers.photos import list_photos
 from fastsal_tf.data.registry import read_dataset
-from fastsal_tf.imaging import IMAGE_SUFFIXES
+from fastsal_tf.imaging import IMAGE_SUFFIXES, normalize_map
 from fastsal_tf.train.label_teachers import (FlipAveragedTeacher, MapFolderTeacher, load_map_teacher,
                                             teacher_provenance)
 
@@ -135,7 +135,7 @@ def resize_label(label, hw, kind):
     resized = tf.image.resize(tf.constant(label[..., None], tf.float32), hw, method="bilinear", antialias=True)
     resized = np.maximum(resized.numpy()[..., 0].astype(np.float64), 0.0)
     if kind == "prob":
-        return resized / resized.sum()
+        return normalize_map(resized)
     return np.clip(resized, 0.0, 1.0)
 
 

@@ -1,0 +1,29 @@
+"""absl flags that several programs define alike (training/, tflite/convert.py): one definition each (the
+programs parse them; the library never does)."""
+
+from __future__ import annotations
+
+from absl import flags
+
+
+def define_dataset_flags(dataset: str = "osie", split: bool = True) -> None:
+    """--dataset, --data_dir, --split (when `split`) and --split_file. dataset: the default dataset name; ""
+    when the dataset is optional (the program takes an image folder instead), which also makes --data_dir
+    default to "" rather than required-looking None."""
+    flags.DEFINE_string("dataset", dataset, "dataset name (fastsal_tf.data.registry)")
+    flags.DEFINE_string("data_dir", None if dataset else "", "dataset root")
+    if split:
+        flags.DEFINE_string("split", "", "dataset split (default: the dataset's first)")
+    flags.DEFINE_string("split_file", "", "split JSON of osie, eyecrowd or hamburg_cv2 (default: the packaged split)")
+
+
+def define_option_flags(options) -> None:
+    """absl flags from (name, default, choices or None, help) rows (e.g. fastsal_tf.cli.export.EXPORT_OPTIONS,
+    shared with the `fastsal` command): an enum with choices, an integer for an int default, else a string."""
+    for name, default, choices, text in options:
+        if choices:
+            flags.DEFINE_enum(name, default, list(choices), text)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(name, default, text)
+        else:
+            flags.DEFINE_string(name, default, text)
