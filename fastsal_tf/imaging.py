@@ -34,6 +34,12 @@ class Placement:
     content_hw: tuple[int, int]
     offset_yx: tuple[int, int]
 
+    def crop(self, frame: np.ndarray) -> np.ndarray:
+        """The image's content region of a network-frame array (h, w, ...): the first step of the inverse
+        placement (then resize it to the image size)."""
+        (content_h, content_w), (offset_y, offset_x) = self.content_hw, self.offset_yx
+        return frame[offset_y:offset_y + content_h, offset_x:offset_x + content_w]
+
 
 def check_policy(policy: str) -> str:
     """The policy, if it is one of RESIZE_POLICIES; else ValueError."""

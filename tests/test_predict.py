@@ -83,14 +83,15 @@ def test_torch_checkpoint_is_imported_on_the_fly(test_data, tmp_path):
 
 
 def test_letterbox_placement_matches_the_data_pipeline():
-    from fastsal_tf.data.geometry import letterbox_params
+    from fastsal_tf.data.geometry import placement_tf  # the in-graph twin the data pipeline uses
+    from fastsal_tf.imaging import Placement, placement
 
     for src in [(100, 200), (200, 100), (480, 640), (37, 1000), (64, 64), (1, 3)]:
         for dst in [(64, 64), (192, 256), (96, 32)]:
-            ours = pimages.placement(src, dst, "letterbox")
-            theirs = letterbox_params(src, dst)
-            assert (ours.content_hw, ours.offset_yx) == (tuple(theirs.content_hw), tuple(theirs.offset_yx))
-    assert pimages.placement((100, 200), (64, 64), "stretch") == pimages.Placement((64, 64), (0, 0))
+            ours = placement(src, dst, "letterbox")
+            content_h, content_w, offset_y, offset_x = (int(v) for v in placement_tf(src[0], src[1], dst, "letterbox"))
+            assert (ours.content_hw, ours.offset_yx) == ((content_h, content_w), (offset_y, offset_x))
+    assert placement((100, 200), (64, 64), "stretch") == Placement((64, 64), (0, 0))
 
 
 @pytest.mark.parametrize("src_hw,hot", [((100, 200), (20, 10)), ((100, 200), (31, 63)), ((300, 90), (5, 12))])
@@ -140,6 +141,16 @@ def test_litert_outputs_are_read_by_name_and_dequantised(model_dir, outputs, int
     prob = model.predict_map(bright_spot(64, 64, (10, 20, 40, 50)))
     assert abs(prob.sum() - 1) < 1e-9
     assert prob[10:20, 40:50].sum() > 0.9
+
+
+def test_saved_model_directory_runs_through_its_signature(stub_tflite):
+    saved = stub_tflite.with_suffix(".savedmodel")  # the SavedModel the stub .tflite was converted from
+    model = api.load_model(saved)
+    assert model.backend.kind == "savedmodel" and model.backend.output_name == "probability_map"
+    images = [bright_spot(64, 64, (10, 20, 40, 50)), bright_spot(64, 64, (40, 60, 5, 15))]
+    maps = model.predict_maps(images)  # one batch of two through a batch-of-one signature
+    for prob, (y0, y1, x0, x1) in zip(maps, [(10, 20, 40, 50), (40, 60, 5, 15)]):
+        assert abs(prob.sum() - 1) < 1e-9 and prob[y0:y1, x0:x1].sum() > 0.9
 
 
 def test_blur_and_center_bias(stub_tflite):

@@ -60,7 +60,6 @@ def unletterbox(saliency_map, params: Placement, src_hw: tuple[int, int]) -> np.
     squeeze = array.ndim == 2
     if squeeze:
         array = array[..., None]
-    (content_h, content_w), (offset_y, offset_x) = params.content_hw, params.offset_yx
-    content = array[offset_y:offset_y + content_h, offset_x:offset_x + content_w]
+    content = params.crop(array)
     restored = tf.image.resize(content, tuple(src_hw), method="bilinear", antialias=True).numpy()
     return restored[..., 0] if squeeze else restored

@@ -1,6 +1,6 @@
-"""Saliency prediction for any image: decoding, the Keras / LiteRT backends, mapping back to the original
-size, display maps and overlays, and the batch job behind `fastsal predict`. The entry point is
-`fastsal_tf.load_model(...)` (fastsal_tf.api)."""
+"""Saliency prediction for any image: decoding, mapping back to the original size, display maps and
+overlays, and the batch job behind `fastsal predict`; the models run through fastsal_tf.runtime backends.
+The entry point is `fastsal_tf.load_model(...)` (fastsal_tf.api)."""
 
 from fastsal_tf.predict.errors import ImageError, ModelNotFoundError, SaliencyWarning
 from fastsal_tf.predict.postprocess import display_map, overlay

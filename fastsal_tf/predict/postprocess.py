@@ -50,8 +50,8 @@ def probability_to_output(prob_net: np.ndarray, place: Placement, original_hw: t
     array = np.asarray(prob_net, dtype=np.float32)
     if array.ndim == 3:
         array = array[..., 0]
-    (content_h, content_w), (offset_y, offset_x) = place.content_hw, place.offset_yx
-    content = np.ascontiguousarray(array[offset_y:offset_y + content_h, offset_x:offset_x + content_w])
+    content_h, content_w = place.content_hw
+    content = np.ascontiguousarray(place.crop(array))
     if blur and blur > 0:
         sigma = (blur * content_h / original_hw[0], blur * content_w / original_hw[1])
         content = ndimage.gaussian_filter(content, sigma, mode="constant", truncate=4.0)

@@ -43,8 +43,12 @@ class Backend:
         raise NotImplementedError
 
     def raw(self, frames: np.ndarray) -> np.ndarray:
-        """(N, h, w, 3) RGB 0–255 frames (uint8 or float) → (N, h', w') float32 values of the chosen output."""
-        return squeeze_channel(np.asarray(self._forward(np.asarray(frames)), dtype=np.float32))
+        """(N, h, w, 3) RGB 0–255 frames (uint8 or float) → (N, h', w') float32 values of the chosen output,
+        run batch_limit frames at a time."""
+        frames = np.asarray(frames)
+        step = max(1, self.batch_limit or len(frames))
+        parts = [self._forward(frames[start:start + step]) for start in range(0, len(frames), step)]
+        return squeeze_channel(np.asarray(np.concatenate(parts, axis=0), dtype=np.float32))
 
     def run(self, frames: np.ndarray) -> np.ndarray:
         """(N, h, w, 3) frames → (N, h, w) float32 probability maps, each summing to 1."""
@@ -146,6 +150,8 @@ class SavedModelBackend(Backend):
         self.input_hw = _frame_size(spec.shape.as_list() if spec.shape.rank else [], input_size, flexible_size,
                                     self.source)
         self._dtype = spec.dtype
+        if spec.shape.rank and spec.shape[0] == 1:
+            self.batch_limit = 1  # a signature with a fixed batch of one
         self.outputs = [OutputInfo(name, tuple(s.shape)) for name, s in self._signature.structured_outputs.items()]
         self._choose(prefer, wanted, role)
 
