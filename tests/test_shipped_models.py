@@ -58,15 +58,16 @@ def test_shipped_model_beats_center_bias_on_osie(shared_dir, spec):
 
 
 # Recorded from the original shipped files of commit f2d8a23 (before FastSal described itself), loaded with that
-# commit's code: sha256 over the weights (sorted by variable path, path then bytes) and the logits at PIXELS
+# commit's code: sha256 over the weights (sorted by variable path, path then bytes), the (trainable,
+# non-trainable) parameter counts (the backbone BatchNorm layers were saved frozen) and the logits at PIXELS
 # for the two images of `fixed_images()`. The re-saved files gave bit-identical outputs on those images.
 ORIGINAL = {
-    "fastsal_a.keras": ("90eec2cd0e30f7c517b67d5b3eef552991894b4b82a0f41e44522cd2cddf40ba",
-                        [-0.5218683, -1.188116, 0.9124694, -0.4988938, -1.088787, 0.7832109,
-                         -0.440955, -0.8632814, 1.369201, -0.85615, -0.958545, 0.825473]),
-    "fastsal_c.keras": ("f18dfb569a4539f4e0d904f06f24c1663133f3a581441a17af7a8f85b8ef4c7e",
-                        [-0.8179804, -2.360216, 0.3222671, -1.138057, -2.443657, 0.001850723,
-                         -0.3283542, -1.321268, 0.6916555, -1.416788, -2.459366, -0.4858651]),
+    "fastsal_a.keras": ("90eec2cd0e30f7c517b67d5b3eef552991894b4b82a0f41e44522cd2cddf40ba", (3612603, 75024),
+                        [[-0.5218683, -1.188116, 0.9124694, -0.4988938, -1.088787, 0.7832109],
+                         [-0.440955, -0.8632814, 1.369201, -0.85615, -0.958545, 0.825473]]),
+    "fastsal_c.keras": ("f18dfb569a4539f4e0d904f06f24c1663133f3a581441a17af7a8f85b8ef4c7e", (2539937, 68224),
+                        [[-0.8179804, -2.360216, 0.3222671, -1.138057, -2.443657, 0.001850723],
+                         [-0.3283542, -1.321268, 0.6916555, -1.416788, -2.459366, -0.4858651]]),
 }
 PIXELS = [(0, 0), (5, 7), (95, 128), (100, 200), (191, 255), (47, 63)]
 
@@ -79,7 +80,7 @@ def fixed_images():
 def test_shipped_keras_files_describe_themselves_and_kept_their_numbers(name):
     import keras
 
-    from fastsal_tf.models import FastSal, describe
+    from fastsal_tf.models import FastSal, count_parameters, describe
 
     model = keras.saving.load_model(ROOT / "fastsal_tf" / "assets" / name, compile=False)
     assert isinstance(model, FastSal)
@@ -92,8 +93,9 @@ def test_shipped_keras_files_describe_themselves_and_kept_their_numbers(name):
     for weight in sorted(model.weights, key=lambda w: w.path):
         digest.update(weight.path.encode())
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
-    weights_sha256, logits = ORIGINAL[name]
+    weights_sha256, parameters, logits = ORIGINAL[name]
     assert digest.hexdigest() == weights_sha256
+    assert (count_parameters(model), count_parameters(model, trainable=False)) == parameters
     outputs = model(fixed_images(), training=False)
     got = [[float(np.asarray(outputs["logits"])[n, y, x, 0]) for y, x in PIXELS] for n in range(2)]
     np.testing.assert_allclose(got, logits, rtol=1e-5, atol=1e-6)

@@ -49,10 +49,12 @@ class FastSal(keras.Model):
     construction setting (variant, input shape, padding, BatchNorm epsilon, pixel-shuffle order,
     normalisation, heads) and the image resampling its weights expect, so `FastSal.from_config(config)`
     rebuilds it (at another size: change "input_shape") and a saved `.keras` file loads as a FastSal
-    (after `import fastsal_tf.models`, which registers it)."""
+    (after `import fastsal_tf.models`, which registers it). Layers set to trainable=False (frozen_layers)
+    stay frozen through a save and load."""
 
     def __init__(self, variant="A", input_shape=DEFAULT_INPUT_SHAPE, padding="same", bn_epsilon=1e-3,
-                 pixel_shuffle="DCR", normalization="minus_one_one", heads=HEADS, resample=None, name=None, **kwargs):
+                 pixel_shuffle="DCR", normalization="minus_one_one", heads=HEADS, resample=None, frozen_layers=(),
+                 name=None, **kwargs):
         variant = str(variant).upper()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be 'A' or 'C', got {variant!r}")
@@ -71,13 +73,16 @@ class FastSal(keras.Model):
         }
         outputs = {head: available[head] for head in HEADS if head in heads}
         super().__init__(inputs, outputs, name=name or f"fastsal_{variant}", **kwargs)
+        for layer_name in frozen_layers:  # e.g. the backbone BatchNorm layers a fine-tuning run froze
+            self.get_layer(layer_name).trainable = False
         self.settings = {"variant": variant, "input_shape": tuple(input_shape), "padding": padding,
                          "bn_epsilon": float(bn_epsilon), "pixel_shuffle": pixel_shuffle,
                          "normalization": normalization, "heads": tuple(h for h in HEADS if h in heads),
                          "resample": resample or default_resample(normalization)}
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self.settings}
+        frozen = [layer.name for layer in self.layers if not layer.trainable and layer.weights]
+        return {"name": self.name, "trainable": self.trainable, **self.settings, "frozen_layers": frozen}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
