@@ -99,16 +99,20 @@ def _python_map(model_path, image):
     return np.asarray(runner(image=image[None])["saliency_map"], np.float64)[0, ..., 0]
 
 
-def test_browser_map_matches_python_litert(web_tools, site, server, record_property):
+@pytest.fixture(scope="module")
+def answer(web_tools, server):
+    """The page's answer for the test image (headless.mjs: a warm-up run, then 3 timed runs)."""
     node, chromium = web_tools
-    folder, image = site
     command = [node, str(WEB / "headless.mjs"), f"{server}/?model=/test/model.tflite", "/test/image.png",
                "--runs", "3", "--with-input", "--timeout", "120"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "CHROMIUM": chromium})
     assert done.returncode == 0, f"headless run failed:\n{done.stderr[-4000:]}"
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
+
+def test_browser_map_matches_python_litert(site, answer, record_property):
+    folder, image = site
     assert (answer["height"], answer["width"]) == SIZE
     assert answer["outputName"] == "saliency_map" and answer["outputDtype"] == "float32"
     assert answer["model"]["inputDtype"] == "uint8"
@@ -128,3 +132,38 @@ def test_browser_map_matches_python_litert(web_tools, site, server, record_prope
           f"median {answer['medianMs']:.1f} ms over {len(answer['runs'])} runs ({answer['userAgent']})")
     assert cc >= 0.99
     assert max_abs <= 1e-4  # both run the fp32 graph with XNNPACK: agreement to float rounding
+
+
+def test_browser_centre_and_crops_match_python(site, answer):
+    """The page's centre and crops (decisions.js on its map) against the Python library's on the same image."""
+    from fastsal_tf import api
+    from fastsal_tf.predict import decisions
+    from fastsal_tf.imaging import centered_gaussian
+
+    folder, _ = site
+    model = api.load_model(folder / "model.tflite")
+    aspects = [crop["aspect"] for crop in answer["crops"]]
+    assert aspects == ["1:1", "16:9", "9:16"]  # the page's default ratios
+    assert (answer["imageHeight"], answer["imageWidth"]) == SIZE
+    prob = model.predict_map(folder / "image.png")
+    prior = centered_gaussian(SIZE, decisions.PRIOR_SIGMA, np.float64)
+    # Where the two maps' float rounding makes near-ties, a different but equally good answer is fine: compare
+    # the mass the page's choice holds under the Python map with the best.
+    q = (1 - decisions.CROP_PRIOR) * prob + decisions.CROP_PRIOR * prior
+    python_boxes = model.predict_crops(folder / "image.png", aspects)
+    for aspect, python_box, crop in zip(aspects, python_boxes, answer["crops"]):
+        x0, y0, x1, y1 = crop["box"]
+        assert (x1 - x0, y1 - y0) == (python_box[2] - python_box[0], python_box[3] - python_box[1]), aspect
+        best = q[python_box[1]:python_box[3], python_box[0]:python_box[2]].sum()
+        assert tuple(crop["box"]) == python_box or q[y0:y1, x0:x1].sum() >= best - 1e-7, (aspect, crop, python_box)
+    python_center = model.predict_center(folder / "image.png")
+    q = (1 - decisions.CENTER_PRIOR) * prob + decisions.CENTER_PRIOR * prior
+    ys, xs = np.indices(SIZE)
+    radius2 = (decisions.CENTER_RADIUS * np.hypot(*SIZE)) ** 2
+
+    def disk_mass(point):
+        return q[(xs - point[0]) ** 2 + (ys - point[1]) ** 2 <= radius2].sum()
+
+    assert (np.allclose(answer["center"], python_center)
+            or disk_mass(answer["center"]) >= disk_mass(python_center) - 1e-7)
+    print(f"\nweb demo decisions: centre {answer['center']} (Python {python_center}); crops {answer['crops']}")

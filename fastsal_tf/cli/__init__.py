@@ -16,6 +16,8 @@ COMMANDS = {
     "export": "export",
     "benchmark": "benchmark",
     "evaluate": "evaluate",
+    "center": "center",
+    "crop": "crop",
 }
 
 

@@ -35,4 +35,15 @@ def non_negative_float(text):
     return value
 
 
+def unit_fraction(text):
+    """A number in (0, 1] (e.g. a size as a fraction of the largest)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 BLUR_HELP = "Gaussian blur of the map, sigma in pixels of the original image (default 0: none)"

@@ -75,12 +75,8 @@ def run(args) -> int:
         raise ValueError(f"--out {args.out!r} is a file, not a folder")
     kinds = ["saliency"] + (["overlay"] if args.overlay else []) + (["npy"] if args.npy else [])
     items, missing = runner.collect_inputs(args.paths, args.out, args.recursive, kinds)
-    for name, reason in missing:
-        print(f"fastsal predict: skipped {name}: {reason}", file=sys.stderr)
-    summary = runner.Summary(total=len(items) + len(missing), failed=list(missing))
-    if not items:
-        found = summary.failure_text() if missing else "no image files in the folders given"
-        print(f"fastsal predict: no images to process ({found})", file=sys.stderr)
+    summary = runner.start_summary(items, missing, "fastsal predict")
+    if summary is None:
         return 1
     predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
                            max_side=args.max_side or None, max_pixels=args.max_pixels or None,

@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from fastsal_tf.predict import postprocess
-from fastsal_tf.predict.errors import SaliencyWarning
 from fastsal_tf.imaging import check_policy
+from fastsal_tf.predict import decisions, postprocess
+from fastsal_tf.predict.errors import ImageError, SaliencyWarning
 from fastsal_tf.predict.images import (DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PreparedImage,
                                        prepare_image)
 
@@ -114,6 +114,32 @@ class SaliencyPredictor:
         self._warn(prepared)
         prob = self.finish(prepared, self.infer([prepared])[0])
         return postprocess.overlay(prepared.display, postprocess.display_map(prob), colormap, alpha)
+
+    def _map_of(self, image) -> tuple[PreparedImage, np.ndarray]:
+        prepared = self.prepare(image)
+        self._warn(prepared)
+        return prepared, self.finish(prepared, self.infer([prepared])[0])
+
+    def predict_center(self, image) -> tuple[float, float]:
+        """(x, y) attention centre in pixels of the displayed image (0-based floats, pixel centres at
+        integers): the disk of radius 10 % of the diagonal holding the most saliency mass (with a weak centre
+        prior). See fastsal_tf.predict.decisions for the method and why."""
+        prepared, prob = self._map_of(image)
+        return decisions.attention_center(prob, prepared.original_hw)
+
+    def predict_crops(self, image, aspects, scale: float = 1.0) -> list[tuple[int, int, int, int]]:
+        """One box (x0, y0, x1, y1) per aspect ratio ("16:9" or (16, 9)), integer pixels of the displayed
+        image, x1 / y1 exclusive: the largest box of that ratio inside the image, times scale (0 < scale ≤ 1),
+        placed to hold the most saliency mass (see fastsal_tf.predict.decisions). Raises ValueError for a bad
+        aspect or scale, ImageError for a bad image or one too small for a ratio."""
+        aspects = [decisions.parse_aspect(aspect) for aspect in aspects]
+        if not 0 < scale <= 1:
+            raise ValueError(f"crop scale must be in (0, 1], got {scale}")
+        prepared, prob = self._map_of(image)
+        try:
+            return decisions.crop_boxes(prob, prepared.original_hw, aspects, scale)
+        except ValueError as error:
+            raise ImageError(prepared.name, str(error)) from None
 
     def timed_infer(self, prepared: list[PreparedImage]) -> tuple[np.ndarray, float]:
         start = time.perf_counter()

@@ -24,6 +24,7 @@ import dataclasses
 import glob
 import os
 import pathlib
+import sys
 import threading
 import time
 
@@ -56,6 +57,7 @@ class Summary:
     total: int
     done: int = 0
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    results: dict = dataclasses.field(default_factory=dict)  # Item → what a custom `write` returned
     notes: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
@@ -156,8 +158,22 @@ def collect_inputs(paths, out_dir, recursive: bool = False,
     return items, missing
 
 
+def start_summary(items: list[Item], missing: list[tuple[str, str]], command: str, stream=None) -> Summary | None:
+    """Reports the PATH arguments that matched nothing (collect_inputs) on stderr and returns the job's
+    Summary; None, after saying so, when there is no image to process."""
+    stream = stream or sys.stderr
+    for name, reason in missing:
+        print(f"{command}: skipped {name}: {reason}", file=stream)
+    summary = Summary(total=len(items) + len(missing), failed=list(missing))
+    if not items:
+        found = summary.failure_text() if missing else "no image files in the folders given"
+        print(f"{command}: no images to process ({found})", file=stream)
+        return None
+    return summary
+
+
 def _write_outputs(predictor, prepared, net_map, item: Item, overlay: bool, npy: bool, colormap: str,
-                   compress_level: int) -> dict[str, float]:
+                   compress_level: int) -> tuple[dict[str, float], None]:
     timings = dict(prepared.timings)
     start = time.perf_counter()
     prob = predictor.finish(prepared, net_map)
@@ -179,7 +195,7 @@ def _write_outputs(predictor, prepared, net_map, item: Item, overlay: bool, npy:
         prob64 = postprocess.normalise(prob.astype(np.float64))
         postprocess.save_npy(item.output("npy"), prob64)
         timings["encode"] += time.perf_counter() - start_npy
-    return timings
+    return timings, None
 
 
 class _Budget:
@@ -224,9 +240,12 @@ def _output_pixels(path: pathlib.Path, max_side: int | None) -> int:
 def run(predictor, items: list[Item], *, overlay: bool = True, npy: bool = False, batch_size: int = 8,
         jobs: int | None = None, colormap: str = postprocess.DEFAULT_COLORMAP, compress_level: int = 1,
         progress: Progress | None = None, summary: Summary | None = None,
-        memory_pixels: int = DEFAULT_MEMORY_PIXELS) -> Summary:
+        memory_pixels: int = DEFAULT_MEMORY_PIXELS, write=None, command: str = "fastsal predict") -> Summary:
     """Runs the job; per-image failures are recorded in the summary (never raised). memory_pixels bounds
-    the output pixels of the images in flight (default 2**26: one 8192x8192 image, ~1.5 GB)."""
+    the output pixels of the images in flight (default 2**26: one 8192x8192 image, ~1.5 GB).
+    write: instead of the saliency outputs, write(predictor, prepared, net_map, item) → (stage timings,
+    result) runs for each image (on the worker threads); results go to summary.results[item]. command
+    names the job in messages."""
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     summary = summary or Summary(total=len(items))
     progress = progress or Progress(len(items), enabled=False)
@@ -247,6 +266,8 @@ def run(predictor, items: list[Item], *, overlay: bool = True, npy: bool = False
 
     def finish(item: Item, prepared, net_map, amount: int):
         try:
+            if write is not None:
+                return write(predictor, prepared, net_map, item), prepared.notes
             return (_write_outputs(predictor, prepared, net_map, item, overlay, npy, colormap, compress_level),
                     prepared.notes)
         finally:
@@ -254,21 +275,23 @@ def run(predictor, items: list[Item], *, overlay: bool = True, npy: bool = False
 
     def record(item: Item, future: cf.Future) -> None:
         try:
-            timings, notes = future.result()
+            (timings, result), notes = future.result()
         except ImageError as error:
             summary.failed.append((str(item.source), error.reason))
-            progress.message(f"fastsal predict: skipped {item.source}: {error.reason}")
+            progress.message(f"{command}: skipped {item.source}: {error.reason}")
         except Exception as error:  # noqa: BLE001 — one bad image must not stop the job
             reason = f"{type(error).__name__}: {error}"
             summary.failed.append((str(item.source), reason))
-            progress.message(f"fastsal predict: skipped {item.source}: {reason}")
+            progress.message(f"{command}: skipped {item.source}: {reason}")
         else:
             summary.done += 1
+            if result is not None:
+                summary.results[item] = result
             for stage, seconds in timings.items():
                 summary.timings[stage] = summary.timings.get(stage, 0.0) + seconds
             for note in notes:
                 summary.notes.append(f"{item.source}: {note}")
-                progress.message(f"fastsal predict: warning: {item.source}: {note}")
+                progress.message(f"{command}: warning: {item.source}: {note}")
         progress.update(summary.done, len(summary.failed))
 
     def harvest(pending: dict, block: bool) -> None:

@@ -5,8 +5,11 @@
 //                 the COOP/COEP headers); default 1 thread.
 // Test hooks (window): fastsalReady (a promise of the model info), fastsalRun(imageUrl, {withInput})
 //   → {width, height, map: Array (raw model output, row-major H×W), outputName, outputDtype, inferenceMs,
-//      frameMs, input?: Array (the RGB bytes fed to the model)}, fastsalLoadModel(urlOrBytes, name).
+//      frameMs, input?: Array (the RGB bytes fed to the model), imageWidth, imageHeight, center: [x, y],
+//      crops: [{aspect, box: [x0, y0, x1, y1]}] (decisions.js, in pixels of the image)},
+//   fastsalLoadModel(urlOrBytes, name).
 import {loadAndCompile, loadLiteRt, Tensor} from '@litertjs/core';
+import {attentionCenter, cropBoxes, parseAspect, probabilities} from './decisions.js';
 
 const params = new URLSearchParams(location.search);
 const WASM_DIR = new URL('./node_modules/@litertjs/core/wasm/', import.meta.url).href;
@@ -196,14 +199,66 @@ function draw(source, sourceWidth, sourceHeight, map) {
   gray.style.height = `${overlay.height}px`;
 }
 
-// One frame: resize → run → draw. Returns the raw map and the timings.
+// The output's kind by name, as fastsal_tf.predict.backends.head_kind.
+function outputKind(name) {
+  const lower = name.toLowerCase();
+  if (lower.includes('prob')) return 'prob';
+  if (lower.includes('logit')) return 'logits';
+  return 'map';
+}
+
+// The attention centre and the crops (decisions.js) for the image, from the raw model output.
+function decide(map, sourceWidth, sourceHeight) {
+  const {width, height, outputName, outputDtype} = current;
+  const scale = outputDtype === 'uint8' ? 1 / 255 : 1;
+  const prob = probabilities(Array.from(map, (v) => v * scale), outputKind(outputName));
+  const aspects = $('aspects').value.split(',').map(parseAspect);
+  return {
+    center: attentionCenter(prob, width, height, sourceWidth, sourceHeight),
+    crops: cropBoxes(prob, width, height, sourceWidth, sourceHeight, aspects),
+  };
+}
+
+const CROP_COLOURS = ['#00e5ff', '#ffea00', '#ff4081', '#76ff03', '#ff9100'];
+
+// Draws the crop boxes and the centre on the marks canvas laid over the overlay (the toggle shows or hides it).
+function drawDecisions({center, crops}, sourceWidth) {
+  const overlay = $('overlay');
+  const marks = $('marks');
+  marks.width = overlay.width;
+  marks.height = overlay.height;
+  const s = overlay.width / sourceWidth;
+  const context = marks.getContext('2d');
+  context.clearRect(0, 0, marks.width, marks.height);
+  context.lineWidth = 2;
+  context.font = '12px system-ui, sans-serif';
+  crops.forEach(({aspect, box: [x0, y0, x1, y1]}, i) => {
+    context.strokeStyle = context.fillStyle = CROP_COLOURS[i % CROP_COLOURS.length];
+    context.strokeRect(x0 * s + 1, y0 * s + 1, (x1 - x0) * s - 2, (y1 - y0) * s - 2);
+    context.fillText(aspect, x0 * s + 4, y0 * s + 14 + 14 * i);
+  });
+  const [x, y] = center.map((v) => (v + 0.5) * s);
+  context.strokeStyle = '#fff';
+  context.beginPath();
+  context.arc(x, y, 8, 0, 2 * Math.PI);
+  context.moveTo(x - 14, y);
+  context.lineTo(x + 14, y);
+  context.moveTo(x, y - 14);
+  context.lineTo(x, y + 14);
+  context.stroke();
+  marks.style.display = $('show-decisions').checked ? 'block' : 'none';
+}
+
+// One frame: resize → run → draw. Returns the raw map, the decisions and the timings.
 const processFrame = (source, sourceWidth, sourceHeight) => exclusive(async () => {
   if (!current) throw new Error('no model loaded');
   const start = performance.now();
   const rgb = preprocess(source, current.width, current.height);
   const {map, inferenceMs} = await infer(rgb);
   draw(source, sourceWidth, sourceHeight, map);
-  return {rgb, map, inferenceMs, frameMs: performance.now() - start};
+  const decisions = decide(map, sourceWidth, sourceHeight);
+  drawDecisions(decisions, sourceWidth);
+  return {rgb, map, decisions, inferenceMs, frameMs: performance.now() - start};
 });
 
 // ------------------------------------------------------------------------------------------ latency
@@ -233,7 +288,7 @@ async function runOnImage(source) {
   try {
     const result = await processFrame(bitmap, bitmap.width, bitmap.height);
     reportLatency(result.inferenceMs, result.frameMs);
-    return result;
+    return {...result, imageWidth: bitmap.width, imageHeight: bitmap.height};
   } finally {
     bitmap.close();
   }
@@ -300,6 +355,10 @@ $('model-file').addEventListener('change', async (event) => {
   }
 });
 
+$('show-decisions').addEventListener('change', () => {
+  $('marks').style.display = $('show-decisions').checked ? 'block' : 'none';
+});
+
 $('webcam').addEventListener('click', async () => {
   if (webcam) { stopWebcam(); return; }
   try {
@@ -334,7 +393,8 @@ window.fastsalRun = async (imageUrl, options = {}) => {
   const answer = {
     width: current.width, height: current.height, map: Array.from(result.map),
     outputName: current.outputName, outputDtype: current.outputDtype,
-    inferenceMs: result.inferenceMs, frameMs: result.frameMs,
+    inferenceMs: result.inferenceMs, frameMs: result.frameMs, imageWidth: result.imageWidth,
+    imageHeight: result.imageHeight, center: result.decisions.center, crops: result.decisions.crops,
   };
   if (options.withInput) answer.input = Array.from(result.rgb);
   return answer;

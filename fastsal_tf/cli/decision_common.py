@@ -1,0 +1,59 @@
+"""What `fastsal center` and `fastsal crop` share: their common flags and running their job over the inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from fastsal_tf.cli.arguments import positive_int
+
+MODEL_HELP = ("'default' (shipped FastSal-A), 'default-c', 'default-int8', or a .keras, .tflite (LiteRT) or authors' "
+              ".pth file (default: default)")
+
+
+def add_common_arguments(parser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns")
+    parser.add_argument("--model", default="default", help=MODEL_HELP)
+    parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders of folder inputs")
+    parser.add_argument("--json", action="store_true", help="print one JSON list with an object per image")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="images per model call, Keras (default 8)")
+    parser.add_argument("--jobs", type=positive_int, default=None,
+                        help="worker threads (LiteRT: parallel interpreters); default: CPU cores")
+
+
+def run_job(args, command: str, step, out_dir: str = ".", check_items=None):
+    """Runs step (see fastsal_tf.predict.decision_job) on the inputs. Returns (exit status, the results in
+    input order). Failed images are reported on stderr by name; the status is 1 when any failed.
+    check_items(items) may raise ValueError before anything runs (e.g. an output would replace an input)."""
+    from fastsal_tf.api import load_model
+    from fastsal_tf.common.console import Progress
+    from fastsal_tf.predict import runner
+
+    name = f"fastsal {command}"
+    items, missing = runner.collect_inputs(args.paths, out_dir, args.recursive, kinds=())
+    if check_items is not None:
+        check_items(items)
+    summary = runner.start_summary(items, missing, name)
+    if summary is None:
+        return 1, []
+    predictor = load_model(args.model)
+    summary = runner.run(predictor, items, overlay=False, batch_size=args.batch_size, jobs=args.jobs,
+                         progress=Progress(len(items)), summary=summary, write=step, command=name)
+    print(f"{name}: {summary.done} images in {summary.seconds:.1f} s ({summary.images_per_second:.1f} images/s, "
+          f"{predictor.describe()})", file=sys.stderr)
+    results = [summary.results[item] for item in items if item in summary.results]
+    if summary.failed:
+        print(f"{name}: {summary.failure_text()}", file=sys.stderr)
+        return 1, results
+    return 0, results
+
+
+def print_json(results) -> None:
+    """A JSON list, one object per line."""
+    print("[" + ",\n ".join(json.dumps(result) for result in results) + "]")
+
+
+def check_out_folder(out: str) -> None:
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out!r} is a file, not a folder")
