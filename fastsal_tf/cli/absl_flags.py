@@ -19,11 +19,11 @@ def define_dataset_flags(dataset: str = "osie", split: bool = True) -> None:
 
 def define_option_flags(options) -> None:
     """absl flags from (name, default, choices or None, help) rows (e.g. fastsal_tf.cli.export.EXPORT_OPTIONS,
-    shared with the `fastsal` command): an enum with choices, an integer for an int default, else a string."""
+    shared with the `fastsal` command): an enum with choices, an integer >= 1 for an int default, else a string."""
     for name, default, choices, text in options:
         if choices:
             flags.DEFINE_enum(name, default, list(choices), text)
         elif isinstance(default, int):
-            flags.DEFINE_integer(name, default, text)
+            flags.DEFINE_integer(name, default, text, lower_bound=1)
         else:
             flags.DEFINE_string(name, default, text)

@@ -1,8 +1,11 @@
-"""argparse value types shared by the subcommands."""
+"""argparse value types shared by the subcommands: each checks its value and its bound once, and argparse
+names the flag in the message ("argument --threads: must be an integer >= 1, got 0")."""
 
 from __future__ import annotations
 
 import argparse
+
+from fastsal_tf.predict.postprocess import MAX_BLUR, check_blur
 
 
 def parse_size(text, flag="--size"):
@@ -14,36 +17,49 @@ def parse_size(text, flag="--size"):
     return height, width
 
 
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+
+
 def positive_int(text):
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
     return value
 
 
 def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    value = _number(text, float)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
-def non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+def blur_sigma(text):
+    """--blur: a sigma in [0, MAX_BLUR] pixels (fastsal_tf.predict.postprocess.check_blur)."""
+    try:
+        return check_blur(_number(text, float))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def unit_fraction(text):
     """A number in (0, 1] (e.g. a size as a fraction of the largest)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
+    value = _number(text, float)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
 
 
-BLUR_HELP = "Gaussian blur of the map, sigma in pixels of the original image (default 0: none)"
+BLUR_HELP = f"Gaussian blur of the map, sigma in pixels of the original image (default 0: none; at most {MAX_BLUR:g})"

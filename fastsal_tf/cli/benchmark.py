@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
+
+from fastsal_tf.cli.arguments import non_negative_int, positive_int
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("benchmark", help="latency of a .tflite model with the LiteRT CPU interpreter")
-    parser.add_argument("model", help="a .tflite file")
-    parser.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
-    parser.add_argument("--runs", type=int, default=100, help="timed runs (default 100)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
+    parser.add_argument("model", help="a .tflite file or default-int8 (the shipped int8 model)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="interpreter threads (default 2)")
+    parser.add_argument("--runs", type=positive_int, default=100, help="timed runs (default 100)")
+    parser.add_argument("--warmup", type=non_negative_int, default=10, help="untimed runs first (default 10)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
 
 
 def run(args):
     from fastsal_tf.export.benchmark import benchmark_tflite
+    from fastsal_tf.runtime.resolve import resolve
 
-    if not args.model.endswith(".tflite"):
-        raise ValueError(f"benchmark needs a .tflite file, got {args.model!r}")
-    if not os.path.isfile(args.model):
-        raise ValueError(f"model file {args.model!r} does not exist")
+    ref = resolve(args.model)
+    if ref.kind != "litert":
+        raise ValueError(f"benchmark needs a .tflite file or default-int8, got {args.model!r}")
     try:
-        result = benchmark_tflite(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup)
+        result = benchmark_tflite(str(ref.path), threads=args.threads, runs=args.runs, warmup=args.warmup)
     except (ValueError, RuntimeError) as error:
-        raise ValueError(f"{args.model}: not a usable LiteRT model ({error})") from None
+        raise ValueError(f"{ref.path}: not a usable LiteRT model ({error})") from None
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

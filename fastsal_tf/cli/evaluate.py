@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from fastsal_tf.cli.arguments import BLUR_HELP, non_negative_float, positive_float, positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, blur_sigma, positive_float, positive_int
 
 
 def add_parser(subparsers):
@@ -34,7 +34,7 @@ def add_parser(subparsers):
                              "(default auto: train when the dataset has it)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random negatives and jitter (default 0)")
     parser.add_argument("--size", default=None, metavar="HxW", help="network input for a .pth import (default 192x256)")
-    parser.add_argument("--blur", type=non_negative_float, default=0.0, metavar="SIGMA",
+    parser.add_argument("--blur", type=blur_sigma, default=0.0, metavar="SIGMA",
                         help=f"{BLUR_HELP}; a model under protocol mit only, as `fastsal predict --blur`")
     parser.set_defaults(func=run)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from fastsal_tf.cli.arguments import positive_int
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("export", help="export a model to LiteRT (.tflite) with parity checks")
@@ -15,7 +17,8 @@ def add_parser(subparsers):
 MODEL_HELP = "'default' / 'default-c' (the shipped models), a .keras model file or an authors' .pth checkpoint"
 OUT_HELP = "output .tflite file (the report goes to <stem>.parity.json)"
 # The export settings `fastsal export` (argparse: --dashed-names) and tflite/convert.py (absl:
-# --underscored_names) share, as (name, default, choices or None, help); an int default makes an int option.
+# --underscored_names) share, as (name, default, choices or None, help); an int default makes an int option
+# >= 1.
 EXPORT_OPTIONS = (
     ("mode", "fp32", ("fp32", "fp16", "dynamic", "int8"), "fp32, fp16 (float16 weights), dynamic (dynamic-range "
      "int8 weights) or int8 (full integer; needs --representative). Default fp32"),
@@ -42,7 +45,7 @@ def add_export_arguments(parser):
     parser.add_argument("--out", required=True, help=OUT_HELP)
     for name, default, choices, text in EXPORT_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), default=default, choices=choices, help=text,
-                            type=int if isinstance(default, int) else None)
+                            type=positive_int if isinstance(default, int) else None)
     parser.add_argument("--gpu-friendly", action="store_true",
                         help="replace ops the TFLite GPU delegate cannot run inside the network (the GATHER of a "
                              "PyTorch-order pixel shuffle) by equivalents it can, and check the result")

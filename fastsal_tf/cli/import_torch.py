@@ -19,13 +19,19 @@ def run(args):
     from fastsal_tf.cli.arguments import parse_size
     from fastsal_tf.common.files import atomic_path
     from fastsal_tf.models import count_parameters, describe
+    from fastsal_tf.runtime.resolve import resolve
     from fastsal_tf.weights.torch_import import import_torch_checkpoint
 
     out = pathlib.Path(args.out)
     if out.suffix != ".keras":
         raise ValueError(f"--out must end in .keras, got {args.out!r}")
+    if out.is_dir():
+        raise ValueError(f"--out {args.out!r} is a folder; give a .keras file name")
+    ref = resolve(args.checkpoint)
+    if ref.kind != "torch":
+        raise ValueError(f"{args.checkpoint}: import-torch reads a .pth / .pt checkpoint, got a {ref.kind} model")
     height, width = parse_size(args.size)
-    model = import_torch_checkpoint(args.checkpoint, args.variant, (height, width, 3))
+    model = import_torch_checkpoint(ref.path, args.variant, (height, width, 3))
     with atomic_path(out) as temp:
         model.save(temp)
     info = describe(model)

@@ -9,7 +9,8 @@ from fastsal_tf.cli.arguments import parse_size
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("info", help="parameter counts and MACs of a variant, or describe a model file")
-    parser.add_argument("model", nargs="?", help="a .keras file to describe (default: describe --variant)")
+    parser.add_argument("model", nargs="?", help="a shipped name (default, default-c, default-int8), a .keras, .tflite or .pth file to "
+                        "describe (default: describe --variant)")
     parser.add_argument("--variant", choices=["A", "C"], default="A", help="FastSal variant (default A)")
     parser.add_argument("--size", default="192x256", help="input HxW, multiples of 32 (default 192x256)")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -26,7 +27,10 @@ def run(args):
         if ref.kind == "litert":
             return print_tflite_info(ref.path, args.json)
         model = load_keras(ref)
-        info = describe(model)
+        try:
+            info = describe(model)
+        except ValueError as error:
+            raise ValueError(f"{ref.path}: {error}") from None
     else:
         height, width = parse_size(args.size)
         model = build_fastsal(args.variant, (height, width, 3), **TORCH_COMPATIBLE)

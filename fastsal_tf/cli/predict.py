@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import BLUR_HELP, non_negative_float, positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, blur_sigma, non_negative_int, positive_int
 
 DEFAULT_OUT = "saliency"
 
@@ -41,7 +41,7 @@ def add_parser(subparsers):
     parser.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
                         help="write <stem>_overlay.png (default: yes)")
     parser.add_argument("--npy", action="store_true", help="also write the probability map as <stem>_saliency.npy")
-    parser.add_argument("--blur", type=non_negative_float, default=0.0, metavar="SIGMA", help=BLUR_HELP)
+    parser.add_argument("--blur", type=blur_sigma, default=0.0, metavar="SIGMA", help=BLUR_HELP)
     parser.add_argument("--center-bias", type=_weight, default=0.0, metavar="W",
                         help="blend weight of a centred Gaussian (sd 0.25 of height/width) into the map (default 0)")
     parser.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
@@ -51,12 +51,12 @@ def add_parser(subparsers):
                         help="worker threads for decode/encode (LiteRT: parallel interpreters); default: CPU cores")
     parser.add_argument("--size", default=None, metavar="HxW",
                         help="network input for a .pth import or a flexible-size .keras model (default 192x256)")
-    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
+    parser.add_argument("--max-side", type=non_negative_int, default=DEFAULT_MAX_SIDE, metavar="PX",
                         help=f"outputs of images longer than this are written downscaled, with a warning "
                              f"(default {DEFAULT_MAX_SIDE}; 0: no cap)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+    parser.add_argument("--max-pixels", type=non_negative_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                         help=f"refuse images whose decode needs more pixels (JPEGs are decoded at reduced scale "
-                             f"first; default {DEFAULT_MAX_PIXELS:,})")
+                             f"first; default {DEFAULT_MAX_PIXELS:,}; 0: no limit)")
     parser.set_defaults(func=run)
 
 
@@ -79,7 +79,7 @@ def run(args) -> int:
     if summary is None:
         return 1
     predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
-                           max_side=args.max_side or None, max_pixels=args.max_pixels or None,
+                           max_side=args.max_side, max_pixels=args.max_pixels,
                            input_size=parse_size(args.size) if args.size else None,
                            num_threads=None)
     print(f"fastsal predict: {len(items)} images -> {args.out}{os.sep} ({predictor.describe()}, resize "

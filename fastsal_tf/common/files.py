@@ -12,8 +12,10 @@ import threading
 def atomic_path(path: str | os.PathLike):
     """Yields a temporary path next to `path` (same folder, created if needed; same suffix, so writers that
     go by the suffix, like Keras' `.keras`, still work); on a clean exit it replaces `path`, on an error it
-    is removed."""
+    is removed. IsADirectoryError naming `path` when it is a folder (before anything is written)."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: a folder is in the way of the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.partial{path.suffix}")
     try:

@@ -9,7 +9,9 @@ Blur (`blur`=sigma in pixels at the original size): a Gaussian with zero outside
 fastsal_tf.fixations.density_map). For speed it is applied to the content region at the network
 resolution with the sigma scaled per axis (sigma·content_h/H, sigma·content_w/W), before the bilinear
 upsampling; the network map is smooth at that scale, so this equals blurring the full-size map up to
-interpolation error.
+interpolation error. The kernel reaches at most across the content (zero lies beyond it, so a longer
+kernel changes the map only by a constant factor, which the renormalisation removes): any sigma costs
+the same. Sigmas above MAX_BLUR px are refused (SaliencyPredictor, `--blur`) as a sanity bound.
 
 Centre bias (`center_bias`=w in [0, 1]): p ← (1 − w)·p + w·g, where g is a Gaussian centred on the image
 with standard deviations `center_bias_sigma`·H and ·W (default 0.25) normalised to sum to 1; the result is
@@ -38,6 +40,18 @@ COLORMAPS = ("jet", "inferno", "gray")
 DEFAULT_COLORMAP = "jet"
 DEFAULT_ALPHA = 0.6
 
+# The largest Gaussian blur sigma accepted, in pixels of the original image (a sanity bound: far beyond any
+# useful blur, and well inside float range).
+MAX_BLUR = 100_000.0
+
+
+def check_blur(blur) -> float:
+    """blur as a float; ValueError unless it is a number in [0, MAX_BLUR]."""
+    value = float(blur)
+    if not 0 <= value <= MAX_BLUR:
+        raise ValueError(f"blur sigma must be between 0 and {MAX_BLUR:g} px, got {blur}")
+    return value
+
 
 def probability_to_output(prob_net: np.ndarray, place: Placement, original_hw: tuple[int, int],
                           output_hw: tuple[int, int] | None = None, blur: float = 0.0, center_bias: float = 0.0,
@@ -54,7 +68,8 @@ def probability_to_output(prob_net: np.ndarray, place: Placement, original_hw: t
     content = np.ascontiguousarray(place.crop(array))
     if blur and blur > 0:
         sigma = (blur * content_h / original_hw[0], blur * content_w / original_hw[1])
-        content = ndimage.gaussian_filter(content, sigma, mode="constant", truncate=4.0)
+        radius = [min(int(np.ceil(4.0 * s)), n) for s, n in zip(sigma, content.shape)]
+        content = ndimage.gaussian_filter(content, sigma, mode="constant", radius=radius)
     if content.shape != output_hw:
         content = np.asarray(Image.fromarray(content).resize((output_hw[1], output_hw[0]),
                                                               Image.Resampling.BILINEAR), dtype=np.float32)

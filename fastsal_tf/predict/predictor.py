@@ -10,6 +10,7 @@ from PIL import Image
 
 from fastsal_tf.imaging import check_policy
 from fastsal_tf.predict import decisions, postprocess
+from fastsal_tf.predict.postprocess import check_blur
 from fastsal_tf.predict.errors import ImageError, SaliencyWarning
 from fastsal_tf.predict.images import (DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PreparedImage,
                                        prepare_image)
@@ -22,13 +23,14 @@ class SaliencyPredictor:
       resize: "stretch" (default, as in the paper: the image is resized to the network input, aspect
           ratio not kept) or "letterbox" (aspect ratio kept: scaled to fit, centred, padded with black;
           the map's content region is mapped back with the inverse transform and renormalised).
-      blur: Gaussian sigma in pixels at the original image size (0 = none; zero outside the image).
+      blur: Gaussian sigma in pixels at the original image size (0 = none; zero outside the image; at
+          most postprocess.MAX_BLUR = 100000).
       center_bias: weight w in [0, 1]; the map becomes (1 − w)·p + w·g, g a centred Gaussian with
           standard deviations center_bias_sigma·H and center_bias_sigma·W (default 0.25), renormalised.
       max_side: size cap (default 8192 px): an image whose longest side is longer gets its map at a
-          downscaled size (aspect kept, longest side = max_side) and a SaliencyWarning; None = no cap.
+          downscaled size (aspect kept, longest side = max_side) and a SaliencyWarning; None or 0 = no cap.
       max_pixels: largest decode allowed (default 2**27 pixels; JPEGs are decoded at reduced scale first,
-          other formats in full). Larger images raise ImageError.
+          other formats in full). Larger images raise ImageError; None or 0 = no limit.
     Images: a path, a PIL image or an (H, W, 3) uint8 RGB array ((H, W) gray and (H, W, 4) RGBA also
     work). EXIF orientation is applied for files and PIL images; maps have the upright size.
     """
@@ -40,19 +42,15 @@ class SaliencyPredictor:
         self.resample = resample
         self.source = source
         self.resize = check_policy(resize)
-        if not blur >= 0:
-            raise ValueError(f"blur sigma must be >= 0, got {blur}")
         if not 0 <= center_bias <= 1:
             raise ValueError(f"center-bias weight must be in [0, 1], got {center_bias}")
         if not center_bias_sigma > 0:
             raise ValueError(f"center_bias_sigma must be > 0, got {center_bias_sigma}")
-        if max_side is not None and int(max_side) < 1:
-            raise ValueError(f"max_side must be a positive number of pixels or None, got {max_side}")
-        self.blur = float(blur)
+        self.blur = check_blur(blur)
         self.center_bias = float(center_bias)
         self.center_bias_sigma = float(center_bias_sigma)
-        self.max_side = int(max_side) if max_side else None
-        self.max_pixels = int(max_pixels) if max_pixels else None
+        self.max_side = size_cap(max_side, "max_side")
+        self.max_pixels = size_cap(max_pixels, "max_pixels")
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -145,3 +143,13 @@ class SaliencyPredictor:
         start = time.perf_counter()
         maps = self.infer(prepared)
         return maps, time.perf_counter() - start
+
+
+def size_cap(value, name: str) -> int | None:
+    """A size cap (max_side, max_pixels) as an int, None for no cap (None or 0); ValueError naming it when
+    negative or not a whole number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0 (0 or None: no cap), got {value!r}")
+    return int(value) or None

@@ -98,11 +98,15 @@ class KerasBackend(Backend):
         import tensorflow as tf
 
         self.source = source or model.name
-        if len(model.inputs) != 1:
-            raise ValueError(f"{self.source}: expected one image input, got {len(model.inputs)}")
-        self.input_hw = _frame_size(model.inputs[0].shape, input_size, flexible_size, self.source)
+        try:
+            inputs, tensors = model.inputs, named_outputs(model)
+        except AttributeError:  # e.g. a Sequential model saved before it was built
+            raise ValueError(f"{self.source}: a Keras model without a defined input and output, not a saliency "
+                             "model") from None
+        if len(inputs) != 1:
+            raise ValueError(f"{self.source}: expected one image input, got {len(inputs)}")
+        self.input_hw = _frame_size(inputs[0].shape, input_size, flexible_size, self.source)
         self.model = model
-        tensors = named_outputs(model)
         self.outputs = [OutputInfo(name, tuple(tensor.shape)) for name, tensor in tensors.items()]
         self._choose(prefer, wanted, role)
         index = list(tensors).index(self.output_name)

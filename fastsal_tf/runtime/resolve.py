@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import zipfile
 from typing import NamedTuple
 
 from fastsal_tf.predict.errors import ModelNotFoundError
@@ -46,7 +47,8 @@ def is_saved_model(path: str | os.PathLike) -> bool:
 
 def resolve(spec) -> ModelRef:
     """The ModelRef of a spec. Raises ModelNotFoundError (a FileNotFoundError) when the file is not there,
-    ValueError for an unknown file type."""
+    ValueError naming the file for an unknown file type or a file that cannot be a model of its type
+    (check_model_file)."""
     text = os.fspath(spec)
     if text.lower() in SHIPPED_MODELS:
         path = ASSETS_DIR / SHIPPED_MODELS[text.lower()]
@@ -57,14 +59,54 @@ def resolve(spec) -> ModelRef:
     path = pathlib.Path(text)
     if is_saved_model(path):
         return ModelRef(path, "savedmodel")
+    if path.is_dir():
+        raise ValueError(f"{text}: a folder, not a model file (a SavedModel folder holds saved_model.pb)")
     kind = MODEL_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         names = ", ".join(sorted(SHIPPED_MODELS))
         raise ValueError(f"unsupported model {text!r}: give a .keras, .tflite or .pth file, a SavedModel directory, "
                          f"or one of {names}")
-    if not path.is_file():
+    if os.path.lexists(path) and not path.exists():
+        raise ValueError(f"{text}: a broken or looping symbolic link")
+    if not path.exists():
         raise ModelNotFoundError(f"model file not found: {text}. {how_to_give_a_model()}")
+    check_model_file(path, kind)
     return ModelRef(path, kind)
+
+
+# The first bytes of each kind of model file: a .keras file and a zip-serialised .pth are zip archives, a
+# legacy .pth starts with a pickle (protocol 2+), a .tflite is a FlatBuffer with the identifier TFL3.
+_TFLITE_IDENTIFIER = (4, b"TFL3")
+_PICKLE_START = b"\x80"
+
+
+def check_model_file(path: pathlib.Path, kind: str) -> None:
+    """ValueError naming the file when `path` cannot be a model of `kind` (not a regular file, an empty file, a
+    .keras that is no Keras archive, a .tflite that is no LiteRT FlatBuffer, a .pth that is neither a zip
+    nor a pickle). Reads a few bytes only; what the file holds is checked when it is loaded."""
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file (a folder, a device or a pipe), not a model file")
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(8)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the model file ({error.strerror or error})") from None
+    if not head:
+        raise ValueError(f"{path}: the model file is empty")
+    if kind == "keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                has_config = "config.json" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            has_config = False
+        if not has_config:
+            raise ValueError(f"{path}: not a Keras model file (a .keras file is a zip archive with config.json)")
+    elif kind == "litert":
+        offset, identifier = _TFLITE_IDENTIFIER
+        if head[offset:offset + len(identifier)] != identifier:
+            raise ValueError(f"{path}: not a LiteRT model file (no TFL3 FlatBuffer identifier)")
+    elif kind == "torch" and not (zipfile.is_zipfile(path) or head.startswith(_PICKLE_START)):
+        raise ValueError(f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)")
 
 
 def load_keras(ref: ModelRef, *, input_size: tuple[int, int] | None = None, variant: str | None = None,
@@ -80,7 +122,7 @@ def load_keras(ref: ModelRef, *, input_size: tuple[int, int] | None = None, vari
 
         try:
             return keras.saving.load_model(ref.path, compile=False)
-        except (ValueError, OSError, TypeError) as error:
+        except (ValueError, OSError, TypeError, KeyError, AttributeError) as error:
             raise ValueError(f"{ref.path}: cannot load the Keras {role} ({error})") from error
     if ref.kind != "torch":
         raise ValueError(f"{ref.path}: a {ref.kind} model is no Keras model (give a .keras file or a .pth checkpoint)")

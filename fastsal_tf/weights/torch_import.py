@@ -98,7 +98,10 @@ def import_torch_checkpoint(path, variant=None, input_shape=(192, 256, 3), heads
     """
     state = load_torch_checkpoint(path)
     source = os.fspath(path)
-    detected = detect_variant(state)
+    try:
+        detected = detect_variant(state)
+    except CheckpointError as error:
+        raise CheckpointError(f"{source}: {error}") from None
     if variant is not None and str(variant).upper().replace("PRETRAIN", "pretrain") != detected:
         raise CheckpointError(f"{source}: asked for variant {variant!r} but the checkpoint holds a "
                               f"FastSal-{detected} state dict")
