@@ -60,4 +60,4 @@ def test_cli_benchmark_names_a_missing_or_corrupt_file(tmp_path, capsys):
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a flatbuffer")
     assert main(["benchmark", str(junk)]) == 2
-    assert "junk.tflite: not a usable LiteRT model" in capsys.readouterr().err
+    assert "junk.tflite: not a LiteRT model file" in capsys.readouterr().err

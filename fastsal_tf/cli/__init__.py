@@ -41,7 +41,13 @@ def import_tensorflow_quietly():
 
 
 def main(argv=None) -> int:
+    from fastsal_tf.common.console import run_interruptible
+
     args = build_parser().parse_args(argv)
+    return run_interruptible(f"fastsal {args.command}", _run, args)
+
+
+def _run(args) -> int:
     import_tensorflow_quietly()
     try:
         return int(args.func(args) or 0)

@@ -1,11 +1,13 @@
-"""The console side of the programs: a progress line on stderr, and keeping the C++ log lines of
-TensorFlow / LiteRT off stderr."""
+"""The console side of the programs: a progress line on stderr, keeping the C++ log lines of
+TensorFlow / LiteRT off stderr, and ending on Ctrl-C / SIGTERM with one line and no traceback."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -35,6 +37,34 @@ def quiet_stderr(enabled: bool = True, python_warnings: bool = False):
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread while `run_interruptible` runs (a KeyboardInterrupt, so that code
+    which cleans up after Ctrl-C cleans up after it too)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+def run_interruptible(program: str, function, *args) -> int:
+    """function(*args) as an exit status; Ctrl-C ends it with "<program>: interrupted" and status 130,
+    SIGTERM with "<program>: terminated" and 143 (128 + the signal), without a traceback. Files being
+    written are removed as the exception unwinds (common.files.atomic_path)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
+    try:
+        return function(*args)
+    except Terminated:
+        print(f"{program}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class Progress:

@@ -3,13 +3,15 @@
 Inputs: files (tried whatever their suffix), folders (image files directly inside; all depths with
 recursive=True; hidden files skipped) and glob patterns (`*`, `?`, `[…]`, `**`). The output folder is not
 read back as input when it lies below an input folder (e.g. `fastsal predict . -r` with the default
-./saliency); when it is the input folder itself, its files are inputs like any other.
+./saliency); when it is the input folder itself, its files are inputs, except the PNGs an earlier run wrote
+(marked with PREDICT_MARK), so the same command can run again.
 Outputs for an input `<stem>.<ext>`, in the output folder — mirroring subfolders below a folder input:
   <stem>_saliency.png  grayscale, original size: probability map scaled so its maximum is 255
   <stem>_overlay.png   colour map blended over the image (unless overlay=False)
   <stem>_saliency.npy  float64 probability map summing to 1 (npy=True)
 Two inputs with the same output name (a.jpg, a.png) get `<stem>_<ext>` names (a_png_saliency.png); an output
-that would replace an input file makes the whole job refuse to start. Files are written atomically.
+that would replace an input file makes the whole job refuse to start. An image's outputs are written as a
+set: all appear together (atomically) or none.
 
 Parallelism: LiteRT runs each image start to end (decode → model → map → PNG) on one of `jobs` threads, each
 with its own single-threaded interpreter; Keras decodes on `jobs` threads, runs batches of `batch_size` on
@@ -30,6 +32,7 @@ import time
 
 import numpy as np
 
+from fastsal_tf.common.files import write_all_atomic
 from fastsal_tf.predict import postprocess
 from fastsal_tf.predict.errors import ImageError
 from fastsal_tf.common.console import Progress
@@ -39,6 +42,9 @@ from fastsal_tf.predict.images import open_image_file, output_size
 OUTPUT_SUFFIXES = {"saliency": "_saliency.png", "overlay": "_overlay.png", "npy": "_saliency.npy"}
 STAGES = ("decode", "resize", "model", "map", "overlay", "encode")
 DEFAULT_MEMORY_PIXELS = 2 ** 26
+# The PNG text chunk (keyword, text) that marks the PNGs `fastsal predict` writes, so that a rerun into the
+# input folder does not take them as inputs.
+PREDICT_MARK = ("Software", "fastsal predict")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +92,13 @@ def _inside(path: pathlib.Path, folder: pathlib.Path | None) -> bool:
         return False
 
 
+def written_by_predict(path: pathlib.Path) -> bool:
+    """Whether path is an output of `fastsal predict` (an <stem>_saliency.png / _overlay.png with its mark)."""
+    if not path.name.endswith((OUTPUT_SUFFIXES["saliency"], OUTPUT_SUFFIXES["overlay"])):
+        return False
+    return postprocess.png_text(path).get(PREDICT_MARK[0]) == PREDICT_MARK[1]
+
+
 def _folder_images(folder: pathlib.Path, recursive: bool, skip: pathlib.Path | None) -> list[pathlib.Path]:
     """Image files in folder (sorted; all depths when recursive), leaving out hidden files and the folder
     `skip` (the output folder) unless it is `folder` itself."""
@@ -98,7 +111,7 @@ def _folder_images(folder: pathlib.Path, recursive: bool, skip: pathlib.Path | N
         for name in sorted(files):
             path = pathlib.Path(root, name)
             if (not name.startswith(".") and path.suffix.lower() in PREDICT_SUFFIXES and path.is_file()
-                    and not _inside(path, skip)):
+                    and not _inside(path, skip) and not written_by_predict(path)):
                 found.append(path)
     return found
 
@@ -129,7 +142,7 @@ def collect_inputs(paths, out_dir, recursive: bool = False,
             for match in map(pathlib.Path, matches):
                 if match.is_dir():
                     files += [(f, pathlib.Path(f.stem)) for f in _folder_images(match, recursive, skip)]
-                elif match.parent.resolve() == skip or not _inside(match, skip):
+                elif (match.parent.resolve() == skip or not _inside(match, skip)) and not written_by_predict(match):
                     files.append((match, pathlib.Path(match.stem)))
             if not files:
                 missing.append((text, "no files match this pattern"))
@@ -179,22 +192,21 @@ def _write_outputs(predictor, prepared, net_map, item: Item, overlay: bool, npy:
     prob = predictor.finish(prepared, net_map)
     shown = postprocess.display_map(prob)
     mapped = time.perf_counter()
-    item.out_base.parent.mkdir(parents=True, exist_ok=True)
-    postprocess.save_png(item.output("saliency"), shown, compress_level)
+    files = {item.output("saliency"): postprocess.encode_png(shown, compress_level, PREDICT_MARK)}
     encoded = time.perf_counter()
     timings["map"] = mapped - start
     timings["encode"] = encoded - mapped
     if overlay:
         blended = postprocess.overlay(prepared.display, shown, colormap)
         blended_at = time.perf_counter()
-        postprocess.save_png(item.output("overlay"), blended, compress_level)
+        files[item.output("overlay")] = postprocess.encode_png(blended, compress_level, PREDICT_MARK)
         timings["overlay"] = blended_at - encoded
         timings["encode"] += time.perf_counter() - blended_at
+    write_start = time.perf_counter()
     if npy:
-        start_npy = time.perf_counter()
-        prob64 = postprocess.normalise(prob.astype(np.float64))
-        postprocess.save_npy(item.output("npy"), prob64)
-        timings["encode"] += time.perf_counter() - start_npy
+        files[item.output("npy")] = postprocess.encode_npy(postprocess.normalise(prob.astype(np.float64)))
+    write_all_atomic(files)  # the image's outputs appear together or not at all
+    timings["encode"] += time.perf_counter() - write_start
     return timings, None
 
 
