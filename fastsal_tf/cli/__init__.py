@@ -48,12 +48,19 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
+    import warnings
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"fastsal {args.command}: warning: {message}", file=sys.stderr)
+
     import_tensorflow_quietly()
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, OSError) as error:  # library errors name the file/argument at fault
-        print(f"fastsal {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning  # one line per warning, without the source line
+        try:
+            return int(args.func(args) or 0)
+        except (ValueError, OSError) as error:  # library errors name the file/argument at fault
+            print(f"fastsal {args.command}: error: {error}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ class MapDirectory:
 
     kind: what the files hold. "map" (the MIT protocol): saliency maps, scored as they are. For the authors'
     protocol, "network": .npy files hold the network's raw logits (sigmoid applied) and image files hold the
-    sigmoid map ×255 (×65535 in a 16-bit PNG; divided back, sigmoid not applied).
+    sigmoid map ×255 (×65535 in a 16-bit PNG; divided back, sigmoid not applied); a folder with `fastsal
+    predict` PNGs (probability maps, see predict.runner.PREDICT_MARK) is refused with a ValueError.
     """
 
     def __init__(self, folder: str | os.PathLike, kind: str = "map"):
@@ -117,6 +118,14 @@ class MapDirectory:
                 order = (stem_rank, MAP_SUFFIXES.index(suffix))
                 if key not in rank or order < rank[key]:
                     rank[key], self._files[key] = order, path
+        if kind == "network":
+            from fastsal_tf.predict.runner import written_by_predict
+
+            found = next((p for p in self._files.values() if written_by_predict(p)), None)
+            if found is not None:
+                raise ValueError(f"{found}: a `fastsal predict` map (a probability map scaled to a maximum of 255), "
+                                 "not the network's sigmoid map the authors' protocol reads; score these maps with "
+                                 "--protocol mit")
 
     def path_for(self, image_id: str) -> pathlib.Path | None:
         return self._files.get(image_id)

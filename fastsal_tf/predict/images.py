@@ -2,7 +2,8 @@
 
 - EXIF orientation is applied (`ImageOps.exif_transpose`): maps and overlays have the displayed size.
 - Every mode becomes 8-bit RGB: grayscale, palette, CMYK, YCbCr; 16-bit and 32-bit integer images are
-  scaled to 8 bits (65535 → 255); transparent images (RGBA, LA, palette or colour-key transparency) are
+  scaled to 8 bits (65535 → 255); float images and arrays whose values all lie in [0, 1] are 0–1 images
+  (scaled by 255), other floats are 0–255 (`float_to_255`); transparent images (RGBA, LA, palette or colour-key transparency) are
   composited over white.
 - Bounded decode: JPEGs are decoded at a reduced scale (libjpeg DCT scaling, 1/2, 1/4 or 1/8, PIL
   `draft()`) to the smallest size that is still at least the size needed — the network input, or the
@@ -60,8 +61,16 @@ def output_size(original_hw: tuple[int, int], max_side: int | None) -> tuple[int
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
 
 
+def float_to_255(values: np.ndarray) -> np.ndarray:
+    """Float pixel values → float32 on the 0–255 scale: an image whose values all lie in [0, 1] is taken as a
+    0–1 image and scaled by 255, any other as 0–255 already; NaN becomes 0."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float32))
+    return values * np.float32(255) if values.size and values.min() >= 0 and values.max() <= 1.0 else values
+
+
 def _from_array(array: np.ndarray) -> Image.Image:
-    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8 / uint16 / float (0–255) → PIL image."""
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8 / uint16 / integer / float → PIL image. Floats
+    follow float_to_255: values all in [0, 1] are a 0–1 image (scaled by 255), others are 0–255."""
     array = np.asarray(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
@@ -74,7 +83,9 @@ def _from_array(array: np.ndarray) -> Image.Image:
     elif array.dtype != np.uint8:
         if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
             raise ValueError(f"unsupported image array dtype {array.dtype}")
-        array = np.clip(np.nan_to_num(array.astype(np.float32)), 0, 255).round().astype(np.uint8)
+        if np.issubdtype(array.dtype, np.floating):
+            array = float_to_255(array)
+        array = np.clip(array.astype(np.float32), 0, 255).round().astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(array))  # mode L, RGB or RGBA from the shape
 
 
@@ -86,8 +97,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode in _16_BIT_MODES or mode in ("I", "F"):
         values = np.asarray(image)
         if mode == "F":
-            values = np.nan_to_num(values.astype(np.float32))
-            values = values * 255 if values.size and values.max() <= 1.0 else values
+            values = float_to_255(values)
         elif mode == "I" and values.size and values.max() <= 255:
             pass  # 8-bit data stored as 32-bit integers
         else:

@@ -32,7 +32,9 @@ class SaliencyPredictor:
       max_pixels: largest decode allowed (default 2**27 pixels; JPEGs are decoded at reduced scale first,
           other formats in full). Larger images raise ImageError; None or 0 = no limit.
     Images: a path, a PIL image or an (H, W, 3) uint8 RGB array ((H, W) gray and (H, W, 4) RGBA also
-    work). EXIF orientation is applied for files and PIL images; maps have the upright size.
+    work). A float array whose values all lie in [0, 1] is read as a 0–1 image and scaled by 255 (so
+    `predict_map(a / 255.0)` equals `predict_map(a)`); other float arrays are read as 0–255. EXIF
+    orientation is applied for files and PIL images; maps have the upright size.
     """
 
     def __init__(self, backend, *, resize: str = "stretch", blur: float = 0.0, center_bias: float = 0.0,

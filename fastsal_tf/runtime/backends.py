@@ -14,10 +14,12 @@ import os
 import pathlib
 import queue
 import threading
+import warnings
 
 import numpy as np
 
 from fastsal_tf.common.console import quiet_stderr
+from fastsal_tf.predict.errors import SaliencyWarning
 from fastsal_tf.runtime.outputs import PREFER_PROB, OutputInfo, select_output, squeeze_channel, to_frame, to_probabilities
 
 DEFAULT_INPUT_HW = (192, 256)
@@ -172,7 +174,8 @@ class SavedModelBackend(Backend):
 
 class LiteRTBackend(Backend):
     """A .tflite file run with ai_edge_litert's Interpreter (fixed (1, H, W, 3) input, uint8, int8 or float;
-    quantised inputs and outputs handled). Thread-safe: each concurrent caller checks out its own
+    quantised inputs and outputs handled). `metadata`: the FastSal metadata `fastsal export` embeds, None
+    (with a SaliencyWarning naming the file) when the file has none. Thread-safe: each concurrent caller checks out its own
     interpreter (created on demand with `num_threads` threads each; default all cores), so a thread pool
     runs images in parallel."""
 
@@ -190,6 +193,7 @@ class LiteRTBackend(Backend):
         with quiet_stderr():
             interpreter = self._new_interpreter()
         self._read_details(interpreter)
+        self.metadata = _fastsal_metadata(self.path)
         self._choose(prefer, wanted, role)
         self._output = self._by_name[self.output_name]
         self._pool.put((self._generation, interpreter))
@@ -276,6 +280,18 @@ class LiteRTBackend(Backend):
     def describe(self) -> str:
         return (f"LiteRT {pathlib.Path(self.path).name}, input {self.input_hw[0]}x{self.input_hw[1]} "
                 f"{self.input_dtype.name}, output {self.output_name!r}")
+
+
+def _fastsal_metadata(path: str) -> dict | None:
+    """The FastSal metadata of a .tflite file, or None with a SaliencyWarning naming the file."""
+    from fastsal_tf.export.flatbuffer import read_metadata
+
+    try:
+        return read_metadata(path)
+    except ValueError:
+        warnings.warn(f"{path}: no FastSal metadata (not written by `fastsal export`): its output is taken as a "
+                      "saliency map unchecked", SaliencyWarning, stacklevel=3)
+        return None
 
 
 def _rescales(quantization) -> bool:

@@ -71,7 +71,7 @@ def check_points(points_xy: np.ndarray, height: int, width: int, path: str | pat
             x, y = points_xy[~inside][0]
             raise DatasetError(path, f"{np.count_nonzero(~inside)} of {len(points_xy)} fixations lie outside the "
                                      f"{width}x{height} image, e.g. 0-based (x, y) = ({x:g}, {y:g}); "
-                                     f"pass outside='drop' to remove them")
+                                     f"fix the data, or read it in Python with outside='drop' to remove them")
         collector.dropped_fixations += int(np.count_nonzero(~inside))
         points_xy = points_xy[inside]
     if len(points_xy) == 0:
