@@ -115,6 +115,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def open_image_file(path: str) -> Image.Image:
     """Opens an image file lazily (header only). JPEGs are opened without PIL's decompression-bomb check
     because they are decoded at reduced scale and checked against max_pixels afterwards."""
+    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+        raise ImageError(path, "not a regular file (a pipe, socket or device)")  # reading it could block forever
     try:
         with open(path, "rb") as file:
             magic = file.read(len(_JPEG_MAGIC))
@@ -159,9 +161,10 @@ def decode(source, needed_hw=None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     if isinstance(source, Image.Image):
         name = name or getattr(source, "filename", "") or "<image>"
         try:
+            source.load()  # a lazily opened file decodes here: truncation and corruption show now
             image = ImageOps.exif_transpose(source) if _orientation(source) != 1 else source
             return to_rgb(image), (image.height, image.width)
-        except (OSError, SyntaxError, ValueError) as error:
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
             raise ImageError(name, f"unreadable or corrupt image ({error})") from None
     path = os.fspath(source)
     name = name or path

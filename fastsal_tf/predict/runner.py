@@ -135,7 +135,8 @@ def collect_inputs(paths, out_dir, recursive: bool = False,
             if path.exists():
                 sources.append((path, pathlib.Path(path.stem)))
             else:
-                missing.append((text, "no such file or folder"))
+                missing.append((text, "a broken or looping symbolic link" if os.path.lexists(path)
+                                else "no such file or folder"))
         else:
             matches = sorted(glob.glob(text, recursive=True))
             files = []
