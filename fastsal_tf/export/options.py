@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+from fastsal_tf.export.spec import ExportError
+
 
 @dataclasses.dataclass
 class ExportOptions:
@@ -66,8 +68,14 @@ def export_from_options(options: ExportOptions):
     metadata = {"source_file": pathlib.Path(options.model).name}
     if options.training_data:
         metadata["training_data"] = options.training_data
-    return export_tflite(model, options.out, mode=options.mode, input_size=input_size, input_dtype=options.input_dtype,
-                         outputs=outputs, map_dtype=options.map_dtype, representative_images=images,
-                         validation_images=checks, num_validation=options.num_validation, metadata=metadata,
-                         check_parity=options.check_parity, num_threads=options.threads,
-                         gpu_friendly=options.gpu_friendly)
+    try:
+        return export_tflite(model, options.out, mode=options.mode, input_size=input_size,
+                             input_dtype=options.input_dtype, outputs=outputs, map_dtype=options.map_dtype,
+                             representative_images=images, validation_images=checks,
+                             num_validation=options.num_validation, metadata=metadata,
+                             check_parity=options.check_parity, num_threads=options.threads,
+                             gpu_friendly=options.gpu_friendly)
+    except ExportError as error:
+        if type(error) is ExportError and str(error).startswith("the model"):  # graph.py: name the file
+            raise ExportError(f"{options.model}: {error}") from None
+        raise
