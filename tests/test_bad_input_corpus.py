@@ -355,3 +355,34 @@ def test_errors_are_importable_from_the_package():
     assert fastsal_tf.ImageError is errors.ImageError
     assert fastsal_tf.ModelNotFoundError is errors.ModelNotFoundError
     assert fastsal_tf.SaliencyWarning is errors.SaliencyWarning
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_predict_stopped_by_a_signal_leaves_complete_sets(stub_tflite, tmp_path, signum, status):
+    """A real `fastsal predict` process stopped mid-run: the status, one line, and every image's outputs
+    complete or absent (no partial files)."""
+    import subprocess
+    import sys
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(400):
+        Image.fromarray(noise(*HW, seed=index)).save(inputs / f"{index:03d}.png")
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "fastsal_tf", "predict", inputs, "--model", stub_tflite,
+                                "--out", out, "--npy", "--jobs", "2"], stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "images ->" in line:
+            break
+    time.sleep(0.3)
+    process.send_signal(signum)
+    text = process.stderr.read()
+    assert process.wait(timeout=60) == status, text
+    assert "Traceback" not in text and ("terminated" if signum == signal.SIGTERM else "interrupted") in text
+    names = {p.name for p in out.iterdir()} if out.exists() else set()
+    assert not any(name.startswith(".") for name in names)
+    stems = {name.split("_")[0] for name in names}
+    for stem in stems:
+        assert {f"{stem}_saliency.png", f"{stem}_overlay.png", f"{stem}_saliency.npy"} <= names, stem
+    assert len(names) == 3 * len(stems) and len(stems) < 400
