@@ -266,6 +266,18 @@ def test_predict_reruns_into_the_input_folder(stub_tflite, tmp_path, capsys):
                                                    "b_saliency_saliency.png", "b_saliency_overlay.png"}
 
 
+def test_inputs_with_the_same_name_are_renamed_with_a_note(stub_tflite, tmp_path, capsys):
+    for name in ("a.jpg", "a.png", "A.JPG"):
+        Image.fromarray(noise(*HW)).save(tmp_path / name, "PNG")
+    out = tmp_path / "out"
+    status, text = cli(["predict", tmp_path / "a.jpg", tmp_path / "a.png", tmp_path / "A.JPG", "--model", stub_tflite,
+                        "--out", out, "--no-overlay"], capsys)
+    assert status == 0, text
+    assert sorted(p.name for p in out.iterdir()) == ["A_jpg_saliency.png", "a_png_saliency.png", "a_saliency.png"]
+    assert "a.png is written as a_png_*" in text and "A.JPG is written as A_jpg_*" in text
+    assert "a.jpg is written" not in text
+
+
 def test_evaluate_authors_refuses_predict_pngs(stub_tflite, tmp_path, capsys):
     from fastsal_tf.evaluation import MapDirectory
 

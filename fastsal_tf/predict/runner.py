@@ -173,11 +173,16 @@ def collect_inputs(paths, out_dir, recursive: bool = False,
 
 
 def start_summary(items: list[Item], missing: list[tuple[str, str]], command: str, stream=None) -> Summary | None:
-    """Reports the PATH arguments that matched nothing (collect_inputs) on stderr and returns the job's
-    Summary; None, after saying so, when there is no image to process."""
+    """Reports the PATH arguments that matched nothing (collect_inputs) and the inputs renamed because
+    another has the same name on stderr, and returns the job's Summary; None, after saying so, when there
+    is no image to process."""
     stream = stream or sys.stderr
     for name, reason in missing:
         print(f"{command}: skipped {name}: {reason}", file=stream)
+    for item in items:
+        if item.out_base.name != item.source.stem:
+            print(f"{command}: note: {item.source} is written as {item.out_base.name}_*: another input has the "
+                  f"same name", file=stream)
     summary = Summary(total=len(items) + len(missing), failed=list(missing))
     if not items:
         found = summary.failure_text() if missing else "no image files in the folders given"
