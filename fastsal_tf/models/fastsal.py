@@ -127,12 +127,16 @@ def build_hint_model(input_shape=DEFAULT_INPUT_SHAPE, padding="same", bn_epsilon
     return keras.Model(inputs, outputs, name="fastsal_hint")
 
 
+def _output_keys(model):
+    return list(model.output.keys()) if isinstance(model.output, dict) else None
+
+
 def describe(model):
     """The construction settings of a FastSal or hint model: from its config when it is a `FastSal`, else
     (a model saved before FastSal described itself, or the hint model) read back from its layers.
     ValueError when the model was not built by this module."""
     if isinstance(model, FastSal):
-        outputs = list(model.output.keys()) if isinstance(model.output, dict) else None
+        outputs = _output_keys(model)
         settings = model.settings
         return {"name": model.name, "variant": settings["variant"], "input_shape": tuple(model.input_shape[1:]),
                 "normalization": settings["normalization"], "padding": settings["padding"],
@@ -142,7 +146,7 @@ def describe(model):
         shuffle = next(layer for layer in model.layers if isinstance(layer, PixelShuffle))
         normalization = model.get_layer("normalize").normalization
         bn_epsilon = float(model.get_layer("bn_Conv1").epsilon)
-        outputs = list(model.output.keys()) if isinstance(model.output, dict) else None
+        outputs = _output_keys(model)  # AttributeError for a model never called
     except (StopIteration, ValueError, AttributeError):
         raise ValueError(f"{model.name!r} is not a FastSal model (no FastSal config, pixel shuffle or "
                          "normalisation layer)") from None

@@ -3,8 +3,8 @@
 - EXIF orientation is applied (`ImageOps.exif_transpose`): maps and overlays have the displayed size.
 - Every mode becomes 8-bit RGB: grayscale, palette, CMYK, YCbCr; 16-bit and 32-bit integer images are
   scaled to 8 bits (65535 → 255); float images and arrays whose values all lie in [0, 1] are 0–1 images
-  (scaled by 255), other floats are 0–255 (`float_to_255`); transparent images (RGBA, LA, palette or colour-key transparency) are
-  composited over white.
+  (scaled by 255), other floats are 0–255 (`float_to_255`); transparent images (RGBA, LA, palette or
+  colour-key transparency) are composited over white.
 - Bounded decode: JPEGs are decoded at a reduced scale (libjpeg DCT scaling, 1/2, 1/4 or 1/8, PIL
   `draft()`) to the smallest size that is still at least the size needed — the network input, or the
   output size when an overlay is drawn — so a 20000×20000 JPEG costs a 2500×2500 decode. Other formats can

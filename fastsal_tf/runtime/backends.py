@@ -175,9 +175,9 @@ class SavedModelBackend(Backend):
 class LiteRTBackend(Backend):
     """A .tflite file run with ai_edge_litert's Interpreter (fixed (1, H, W, 3) input, uint8, int8 or float;
     quantised inputs and outputs handled). `metadata`: the FastSal metadata `fastsal export` embeds, None
-    (with a SaliencyWarning naming the file) when the file has none. Thread-safe: each concurrent caller checks out its own
-    interpreter (created on demand with `num_threads` threads each; default all cores), so a thread pool
-    runs images in parallel."""
+    (with a SaliencyWarning naming the file) when the file has none. Thread-safe: each concurrent caller
+    checks out its own interpreter (created on demand with `num_threads` threads each; default all cores),
+    so a thread pool runs images in parallel."""
 
     kind = "litert"
     per_thread = True
