@@ -398,3 +398,17 @@ def test_predict_stopped_by_a_signal_leaves_complete_sets(stub_tflite, tmp_path,
     for stem in stems:
         assert {f"{stem}_saliency.png", f"{stem}_overlay.png", f"{stem}_saliency.npy"} <= names, stem
     assert len(names) == 3 * len(stems) and len(stems) < 400
+
+
+def test_absl_programs_end_on_ctrl_c_with_one_line(monkeypatch, capsys):
+    """training/*.py and tflite/convert.py start through absl_flags.run: Ctrl-C → one line, status 130."""
+    from fastsal_tf.cli import absl_flags
+
+    def main(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sys.argv", ["finetune.py"])
+    with pytest.raises(SystemExit) as caught:
+        absl_flags.run(main)
+    assert caught.value.code == 130
+    assert capsys.readouterr().err.strip() == "finetune.py: interrupted"

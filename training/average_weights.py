@@ -8,7 +8,9 @@ Only networks fine-tuned from the same starting point average well (fastsal_tf.t
 
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from fastsal_tf.cli import absl_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "comma-separated .keras models of one architecture")
@@ -30,4 +32,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_flags.run(main)

@@ -28,7 +28,9 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
+
+from fastsal_tf.cli import absl_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPLITS = ROOT / "training" / "splits"
@@ -184,4 +186,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_flags.run(main)

@@ -8,7 +8,7 @@ Example:
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from fastsal_tf.cli import absl_flags
 
@@ -42,4 +42,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_flags.run(main)

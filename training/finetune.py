@@ -10,7 +10,9 @@ import dataclasses
 import sys
 
 import mixture_flags
-from absl import app, flags
+from absl import flags
+
+from fastsal_tf.cli import absl_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", None, "output folder (best.keras, final.keras, log.csv, tensorboard/, backup/)")
@@ -91,4 +93,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_flags.run(main)

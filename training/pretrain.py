@@ -17,7 +17,7 @@ import dataclasses
 import sys
 
 import mixture_flags
-from absl import app, flags
+from absl import flags
 
 from fastsal_tf.cli import absl_flags
 
@@ -71,4 +71,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_flags.run(main)

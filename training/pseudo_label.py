@@ -17,7 +17,7 @@ Finished shards are skipped when the command is rerun; without --shard_index eve
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from fastsal_tf.cli import absl_flags
 
@@ -72,4 +72,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_flags.run(main)

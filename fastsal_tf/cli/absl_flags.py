@@ -1,9 +1,21 @@
 """absl flags that several programs define alike (training/, tflite/convert.py): one definition each (the
-programs parse them; the library never does)."""
+programs parse them; the library never does); `run(main)` starts such a program."""
 
 from __future__ import annotations
 
-from absl import flags
+import os
+import sys
+
+from absl import app, flags
+
+
+def run(main) -> None:
+    """absl's app.run(main) with the interrupt handling of the `fastsal` command: Ctrl-C and SIGTERM end
+    the program with one line and status 130 / 143 (common.console.run_interruptible)."""
+    from fastsal_tf.common.console import run_interruptible
+
+    program = os.path.basename(sys.argv[0])
+    app.run(lambda argv: run_interruptible(program, main, argv))
 
 
 def define_dataset_flags(dataset: str = "osie", split: bool = True) -> None:

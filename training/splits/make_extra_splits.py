@@ -16,8 +16,10 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from PIL import Image
+
+from fastsal_tf.cli import absl_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "folder with eyecrowd/ and hamburg_cv2/ (shared/tools/extra_data.py --out)")
@@ -95,4 +97,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_flags.run(main)
