@@ -412,3 +412,12 @@ def test_absl_programs_end_on_ctrl_c_with_one_line(monkeypatch, capsys):
         absl_flags.run(main)
     assert caught.value.code == 130
     assert capsys.readouterr().err.strip() == "finetune.py: interrupted"
+
+
+def test_multi_frame_image_says_the_first_frame_is_used(keras_predictor, tmp_path):
+    import fastsal_tf
+
+    frames = [Image.fromarray(noise(*HW, seed=s)) for s in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(fastsal_tf.SaliencyWarning, match=r"anim\.gif: 3 frames: the first is used"):
+        keras_predictor.predict_map(tmp_path / "anim.gif")

@@ -147,23 +147,24 @@ def _orientation(image: Image.Image) -> int:
 
 
 def decode(source, needed_hw=None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-           name: str | None = None) -> tuple[Image.Image, tuple[int, int]]:
+           name: str | None = None) -> tuple[Image.Image, tuple[int, int], int]:
     """Decodes `source` (a path, a PIL image or an array) to an upright 8-bit RGB PIL image.
 
     needed_hw: a function original_hw → (h, w), the smallest size the caller needs; JPEG files are decoded at
-    the coarsest DCT scale that is still at least that size (None: full size). Returns (image, original_hw)
-    where original_hw is the full displayed (EXIF-oriented) size; the image itself may be smaller.
+    the coarsest DCT scale that is still at least that size (None: full size). Returns (image, original_hw,
+    frames) where original_hw is the full displayed (EXIF-oriented) size (the image itself may be smaller)
+    and frames the number of frames of the source (an animated GIF, a multi-page TIFF: the first is used).
     Raises ImageError naming the image when it cannot be used.
     """
     if isinstance(source, np.ndarray):
         image = _from_array(source)
-        return to_rgb(image), (image.height, image.width)
+        return to_rgb(image), (image.height, image.width), 1
     if isinstance(source, Image.Image):
         name = name or getattr(source, "filename", "") or "<image>"
         try:
             source.load()  # a lazily opened file decodes here: truncation and corruption show now
             image = ImageOps.exif_transpose(source) if _orientation(source) != 1 else source
-            return to_rgb(image), (image.height, image.width)
+            return to_rgb(image), (image.height, image.width), getattr(source, "n_frames", 1)
         except (OSError, SyntaxError, ValueError, EOFError) as error:
             raise ImageError(name, f"unreadable or corrupt image ({error})") from None
     path = os.fspath(source)
@@ -185,12 +186,13 @@ def decode(source, needed_hw=None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         text = str(error) or type(error).__name__
         reason = "truncated image" if "truncated" in text else "unreadable or corrupt image"
         raise ImageError(name, f"{reason} ({text})") from None
+    frames = getattr(image, "n_frames", 1)
     if rgb is not image:
         image.close()
-    elif getattr(image, "n_frames", 1) > 1:  # multi-frame files keep their file open after load()
+    elif frames > 1:  # multi-frame files keep their file open after load()
         rgb = image.copy()
         image.close()
-    return rgb, original_hw
+    return rgb, original_hw, frames
 
 
 def _decode_opened(image, needed_hw, max_pixels, name):
@@ -237,10 +239,10 @@ def prepare_image(source, net_hw: tuple[int, int], policy: str = "stretch", *, d
         return placement(tuple(original_hw), net_hw, policy).content_hw
 
     start = time.perf_counter()
-    rgb, original_hw = decode(source, needed, max_pixels, name)
+    rgb, original_hw, frames = decode(source, needed, max_pixels, name)
     decoded = time.perf_counter()
     out_hw = output_size(original_hw, max_side)
-    notes = []
+    notes = [f"{frames} frames: the first is used"] if frames > 1 else []
     if out_hw != tuple(original_hw):
         notes.append(f"{original_hw[1]}x{original_hw[0]} is above the {max_side} px size cap: outputs written "
                      f"downscaled to {out_hw[1]}x{out_hw[0]}")
