@@ -44,8 +44,8 @@ def test_huge_jpeg_is_decoded_at_reduced_scale(stub_tflite, tmp_path, capsys):
     shown = Image.open(out / "huge_saliency.png")
     assert shown.size == (1000, 1000) and np.asarray(shown).min() == 255  # flat image → flat map
     assert Image.open(out / "huge_overlay.png").size == (1000, 1000)
-    rgb, original = pimages.decode(path, lambda hw: (64, 64))
-    assert original == (20000, 20000) and rgb.size == (2500, 2500)  # 1/8 DCT scaling
+    rgb, original, frames = pimages.decode(path, lambda hw: (64, 64))
+    assert original == (20000, 20000) and rgb.size == (2500, 2500) and frames == 1  # 1/8 DCT scaling
 
 
 def test_non_jpeg_above_the_pixel_limit_is_refused(stub_tflite, tmp_path, capsys):
