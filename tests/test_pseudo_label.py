@@ -238,7 +238,7 @@ def test_ensemble_teacher_bad_members(images, fastsal_teacher, tmp_path):
     with pytest.raises(ValueError, match="each teacher once"):
         pseudo_label(config(tmp_path / "o3", f"{fastsal_teacher[0]},{fastsal_teacher[0]}", images=str(images)))
     (tmp_path / "corrupt.keras").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match=r"corrupt.keras: cannot load the Keras teacher"):
+    with pytest.raises(ValueError, match=r"corrupt.keras: not a Keras model file"):
         pseudo_label(config(tmp_path / "o5", f"{fastsal_teacher[0]},{tmp_path / 'corrupt.keras'}", images=str(images)))
     with pytest.raises(ValueError, match=r"missing.keras: teacher not found"):
         pseudo_label(config(tmp_path / "o4", f"{fastsal_teacher[0]},{tmp_path / 'missing.keras'}", images=str(images)))
