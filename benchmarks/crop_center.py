@@ -93,7 +93,7 @@ class AttentionCenter:
         from fastsal_tf.imaging import placement
         from fastsal_tf.predict.images import decode
 
-        rgb, (height, width) = decode(image_path)
+        rgb, (height, width), _ = decode(image_path)
         place = placement((height, width), AC_HW, "letterbox")
         (content_h, content_w), (offset_y, offset_x) = place.content_hw, place.offset_yx
         frame = np.zeros((*AC_HW, 3), np.float32)
