@@ -97,6 +97,8 @@ COMMANDS = {
     "export": lambda model, out: ["export", model, "--out", out / "m.tflite"],
     "benchmark": lambda model, out: ["benchmark", model],
     "import-torch": lambda model, out: ["import-torch", model, "--out", out / "m.keras"],
+    "crop": lambda model, out: ["crop", model.parent / "image.png", "--model", model, "--out", out],
+    "center": lambda model, out: ["center", model.parent / "image.png", "--model", model],
 }
 
 
