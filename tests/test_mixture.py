@@ -176,6 +176,7 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_finetune_on_a_mixture_runs_its_steps_and_resumes(tmp_path):
     config = FinetuneConfig(out_dir=str(tmp_path / "run"), data_dir=str(OSIE), split_file=SPLIT, size=(32, 32),
                             init="none", epochs=3, batch_size=2, verbose=0, nss_weight=0.1, extra_dir=str(DATASETS),
