@@ -1,12 +1,16 @@
 """The `fastsal` command line. Each subcommand lives in its own module with `add_parser(subparsers)`
-(registering its arguments and `func`) and a `run(args) -> int` exit status."""
+(registering its arguments and `func`) and a `run(args) -> int` exit status. TensorFlow is imported (quietly)
+before a command runs, except for the commands that set `lazy_tensorflow=True` as a parser default (predict,
+crop, center, info, benchmark): they import it only when they load a TensorFlow model, so running a LiteRT
+model, `--help` and parsing never import it."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
+
+from fastsal_tf.common.console import import_tensorflow_quietly  # noqa: F401  (also used by the programs)
 
 # Subcommand name → module in fastsal_tf.cli.
 COMMANDS = {
@@ -30,16 +34,6 @@ def build_parser():
     return parser
 
 
-def import_tensorflow_quietly():
-    """Imports TensorFlow with the C++ start-up log lines (oneDNN, CUDA probing) kept off stderr:
-    TF 2.21 prints them whatever TF_CPP_MIN_LOG_LEVEL says."""
-    from fastsal_tf.common.console import quiet_stderr
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with quiet_stderr():
-        import tensorflow  # noqa: F401
-
-
 def main(argv=None) -> int:
     from fastsal_tf.common.console import run_interruptible
 
@@ -53,7 +47,8 @@ def _run(args) -> int:
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"fastsal {args.command}: warning: {message}", file=sys.stderr)
 
-    import_tensorflow_quietly()
+    if not getattr(args, "lazy_tensorflow", False):
+        import_tensorflow_quietly()
     with warnings.catch_warnings():
         warnings.showwarning = show_warning  # one line per warning, without the source line
         try:

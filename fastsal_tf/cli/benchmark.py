@@ -14,7 +14,7 @@ def add_parser(subparsers):
     parser.add_argument("--runs", type=positive_int, default=100, help="timed runs (default 100)")
     parser.add_argument("--warmup", type=non_negative_int, default=10, help="untimed runs first (default 10)")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, lazy_tensorflow=True)
 
 
 def run(args):

@@ -20,6 +20,7 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=8, help="images per model call, Keras (default 8)")
     parser.add_argument("--jobs", type=positive_int, default=None,
                         help="worker threads (LiteRT: parallel interpreters); default: CPU cores")
+    parser.set_defaults(lazy_tensorflow=True)  # a LiteRT model runs without TensorFlow
 
 
 def run_job(args, command: str, step, out_dir: str = ".", check_items=None):

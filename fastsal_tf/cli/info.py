@@ -14,18 +14,20 @@ def add_parser(subparsers):
     parser.add_argument("--variant", choices=["A", "C"], default="A", help="FastSal variant (default A)")
     parser.add_argument("--size", default="192x256", help="input HxW, multiples of 32 (default 192x256)")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, lazy_tensorflow=True)
 
 
 def run(args):
+    from fastsal_tf.common.console import import_tensorflow_quietly
+    from fastsal_tf.runtime.resolve import load_keras, resolve
+
+    ref = resolve(args.model) if args.model else None
+    if ref is not None and ref.kind == "litert":
+        return print_tflite_info(ref.path, args.json)  # without TensorFlow
+    import_tensorflow_quietly()
     from fastsal_tf.models import TORCH_COMPATIBLE, build_fastsal, count_conv_macs, count_parameters, describe
 
-    if args.model:
-        from fastsal_tf.runtime.resolve import load_keras, resolve
-
-        ref = resolve(args.model)
-        if ref.kind == "litert":
-            return print_tflite_info(ref.path, args.json)
+    if ref is not None:
         model = load_keras(ref)
         try:
             info = describe(model)

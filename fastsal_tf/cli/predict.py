@@ -57,7 +57,7 @@ def add_parser(subparsers):
     parser.add_argument("--max-pixels", type=non_negative_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                         help=f"refuse images whose decode needs more pixels (JPEGs are decoded at reduced scale "
                              f"first; default {DEFAULT_MAX_PIXELS:,}; 0: no limit)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, lazy_tensorflow=True)
 
 
 def run(args) -> int:

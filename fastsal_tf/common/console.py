@@ -39,6 +39,17 @@ def quiet_stderr(enabled: bool = True, python_warnings: bool = False):
         os.close(devnull)
 
 
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its C++ start-up lines (oneDNN, CUDA probing) kept off stderr: TF 2.21 prints
+    them whatever TF_CPP_MIN_LOG_LEVEL says. Nothing happens once TensorFlow is imported. Called where a
+    TensorFlow model is loaded, so that running a LiteRT model never imports TensorFlow."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with quiet_stderr():
+        import tensorflow  # noqa: F401
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread while `run_interruptible` runs (a KeyboardInterrupt, so that code
     which cleans up after Ctrl-C cleans up after it too)."""

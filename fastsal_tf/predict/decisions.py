@@ -32,7 +32,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import signal
 
 from fastsal_tf.imaging import centered_gaussian
 
@@ -227,6 +226,8 @@ def attention_center(prob: np.ndarray, image_hw: tuple[int, int], prior: float =
     if prior > 0:
         gy, gx = _prior_profiles((map_h, map_w))
         cells += prior * np.outer(_block_sums(gy, block), _block_sums(gx, block))
+    from scipy import signal  # imported here: `fastsal predict` does not need it
+
     kernel = disk_kernel(radius * math.hypot(map_h, map_w) / block)
     sums = signal.fftconvolve(cells, kernel, mode="same")
     row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)

@@ -29,7 +29,6 @@ import zlib
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from fastsal_tf.imaging import Placement, centered_gaussian
 
@@ -67,6 +66,8 @@ def probability_to_output(prob_net: np.ndarray, place: Placement, original_hw: t
     content_h, content_w = place.content_hw
     content = np.ascontiguousarray(place.crop(array))
     if blur and blur > 0:
+        from scipy import ndimage  # imported here: scipy takes a noticeable part of a one-image start-up
+
         sigma = (blur * content_h / original_hw[0], blur * content_w / original_hw[1])
         radius = [min(int(np.ceil(4.0 * s)), n) for s, n in zip(sigma, content.shape)]
         content = ndimage.gaussian_filter(content, sigma, mode="constant", radius=radius)

@@ -115,6 +115,9 @@ def load_keras(ref: ModelRef, *, input_size: tuple[int, int] | None = None, vari
     (default 192x256, multiples of 32) with the given heads and in-model normalisation; `variant` ("A" /
     "C") checks the detected one. ValueError naming the file for an unreadable file or a hint-pretraining
     checkpoint."""
+    from fastsal_tf.common.console import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     if ref.kind == "keras":
         import keras
 
@@ -153,6 +156,9 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
             raise ValueError(f"{ref.path}: a .tflite model has a fixed input size; input_size does not apply")
         return backends.LiteRTBackend(ref.path, num_threads, **choice), ref
     if ref.kind == "savedmodel":
+        from fastsal_tf.common.console import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
         return backends.SavedModelBackend(ref.path, input_size, flexible_size=flexible_size, **choice), ref
     model = load_keras(ref, input_size=input_size or flexible_size, variant=variant, role=role)
     if ref.kind == "torch":
