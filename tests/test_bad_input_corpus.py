@@ -231,7 +231,7 @@ def test_bad_images_are_reported_and_leave_no_output(stub_tflite, tmp_path, caps
     assert f"{len(BAD_IMAGES)} of {len(BAD_IMAGES) + 1} images failed" in text
     for name, _, reason in BAD_IMAGES:
         assert f"{name} (" in text and reason in text.split(f"{name} (")[-1].split(")")[0], name
-    assert sorted(p.name for p in out.iterdir()) == ["good_overlay.png", "good_saliency.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["good_overlay.jpg", "good_saliency.png"]
     assert snapshot(inputs) == before
 
 
@@ -244,7 +244,7 @@ def test_an_image_failing_while_written_leaves_none_of_its_outputs(stub_tflite, 
 
     def failing(path):
         calls.append(path)
-        if str(path).endswith("_overlay.png"):
+        if str(path).endswith("_overlay.jpg"):
             raise OSError(28, "No space left on device")
         return real(path)
 
@@ -264,8 +264,26 @@ def test_predict_reruns_into_the_input_folder(stub_tflite, tmp_path, capsys):
         status, text = cli(["predict", tmp_path, "--model", stub_tflite, "--out", tmp_path], capsys)
         assert status == 0, text
         assert "2 images in" in text  # a.png and b_saliency.png, never the outputs
-    assert {p.name for p in tmp_path.iterdir()} == {"a.png", "b_saliency.png", "a_saliency.png", "a_overlay.png",
-                                                   "b_saliency_saliency.png", "b_saliency_overlay.png"}
+    assert {p.name for p in tmp_path.iterdir()} == {"a.png", "b_saliency.png", "a_saliency.png", "a_overlay.jpg",
+                                                   "b_saliency_saliency.png", "b_saliency_overlay.jpg"}
+
+
+def test_reruns_skip_jpeg_and_png_overlays_but_not_a_users_jpeg(stub_tflite, tmp_path, capsys):
+    ramp = np.linspace(0, 255, HW[1])
+    Image.fromarray(np.stack(np.broadcast_arrays(ramp[None], ramp[:, None] * 0.5, 128.0), -1).astype(np.uint8)
+                    ).save(tmp_path / "a.png")  # smooth, as photographs are
+    Image.fromarray(noise(*HW, 3)).save(tmp_path / "c_overlay.jpg", comment=b"holiday")  # a user's photo
+    for extra in (["--overlay-format", "png"], [], []):
+        status, text = cli(["predict", tmp_path, "--model", stub_tflite, "--out", tmp_path, *extra], capsys)
+        assert status == 0 and "2 images in" in text, text  # a.png and c_overlay.jpg, never the outputs
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "a.png", "c_overlay.jpg", "a_saliency.png", "a_overlay.png", "a_overlay.jpg", "c_overlay_saliency.png",
+        "c_overlay_overlay.png", "c_overlay_overlay.jpg"}
+    with Image.open(tmp_path / "a_overlay.jpg") as jpeg, Image.open(tmp_path / "a_overlay.png") as png:
+        assert jpeg.format == "JPEG" and jpeg.info["comment"] == b"fastsal predict"
+        assert png.format == "PNG" and png.size == jpeg.size
+        error = np.asarray(jpeg, np.float64) - np.asarray(png, np.float64)
+    assert 10 * np.log10(255 ** 2 / np.mean(error ** 2)) > 30  # PSNR of the quality-90 JPEG against the PNG
 
 
 def test_inputs_with_the_same_name_are_renamed_with_a_note(stub_tflite, tmp_path, capsys):
@@ -398,7 +416,7 @@ def test_predict_stopped_by_a_signal_leaves_complete_sets(stub_tflite, tmp_path,
     assert not any(name.startswith(".") for name in names)
     stems = {name.split("_")[0] for name in names}
     for stem in stems:
-        assert {f"{stem}_saliency.png", f"{stem}_overlay.png", f"{stem}_saliency.npy"} <= names, stem
+        assert {f"{stem}_saliency.png", f"{stem}_overlay.jpg", f"{stem}_saliency.npy"} <= names, stem
     assert len(names) == 3 * len(stems) and len(stems) < 400
 
 

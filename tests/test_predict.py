@@ -32,8 +32,8 @@ def test_cli_writes_maps_overlays_and_npy_at_original_size(tiny_keras, tmp_path,
         gray = Image.open(out / f"{stem}_saliency.png")
         assert gray.mode == "L" and gray.size == (w, h)
         assert np.asarray(gray).max() == 255
-        over = Image.open(out / f"{stem}_overlay.png")
-        assert over.mode == "RGB" and over.size == (w, h)
+        over = Image.open(out / f"{stem}_overlay.jpg")
+        assert over.format == "JPEG" and over.mode == "RGB" and over.size == (w, h)
         prob = np.load(out / f"{stem}_saliency.npy")
         assert prob.dtype == np.float64 and prob.shape == (h, w)
         assert abs(prob.sum() - 1) < 1e-9 and prob.min() >= 0

@@ -31,7 +31,7 @@ def test_size_cap_downscales_with_a_warning(stub_tflite, tmp_path, capsys):
                         capsys)
     assert code == 0 and "warning" in err and "size cap" in err
     assert Image.open(tmp_path / "o" / "wide_saliency.png").size == (100, 50)
-    assert Image.open(tmp_path / "o" / "wide_overlay.png").size == (100, 50)
+    assert Image.open(tmp_path / "o" / "wide_overlay.jpg").size == (100, 50)
 
 
 def test_huge_jpeg_is_decoded_at_reduced_scale(stub_tflite, tmp_path, capsys):
@@ -43,7 +43,7 @@ def test_huge_jpeg_is_decoded_at_reduced_scale(stub_tflite, tmp_path, capsys):
     assert "20000x20000 is above the 1000 px size cap" in err
     shown = Image.open(out / "huge_saliency.png")
     assert shown.size == (1000, 1000) and np.asarray(shown).min() == 255  # flat image → flat map
-    assert Image.open(out / "huge_overlay.png").size == (1000, 1000)
+    assert Image.open(out / "huge_overlay.jpg").size == (1000, 1000)
     rgb, original, frames = pimages.decode(path, lambda hw: (64, 64))
     assert original == (20000, 20000) and rgb.size == (2500, 2500) and frames == 1  # 1/8 DCT scaling
 
@@ -70,7 +70,7 @@ def test_exif_orientation_is_respected(stub_tflite, tmp_path, capsys, orientatio
     code, err = run_cli([tmp_path / "r.jpg", "--model", stub_tflite, "--out", tmp_path / "o"], capsys)
     assert code == 0, err
     shown = Image.open(tmp_path / "o" / "r_saliency.png")
-    assert shown.size == upright and Image.open(tmp_path / "o" / "r_overlay.png").size == upright
+    assert shown.size == upright and Image.open(tmp_path / "o" / "r_overlay.jpg").size == upright
     # the stored top-left corner is displayed top-right (6), bottom-left (8) or bottom-right (3)
     y, x = np.unravel_index(np.argmax(np.asarray(shown)), shown.size[::-1])
     corner = {6: (0, upright[0] - 1), 8: (upright[1] - 1, 0), 3: (upright[1] - 1, upright[0] - 1)}[orientation]
@@ -185,7 +185,7 @@ def test_names_mirror_inputs_and_collisions_are_disambiguated(tmp_path):
     assert not missing  # a/*.jpg matched files already listed: no duplicates
     items, _ = collect_inputs([tmp_path], out, recursive=True)
     assert sorted(i.output("overlay").relative_to(out).as_posix() for i in items) == [
-        "a/x_overlay.png", "a/x_png_overlay.png", "a/y_overlay.png", "b/x_overlay.png"]
+        "a/x_overlay.jpg", "a/x_png_overlay.jpg", "a/y_overlay.jpg", "b/x_overlay.jpg"]
 
 
 def test_outputs_never_overwrite_inputs(stub_tflite, tmp_path, capsys):
@@ -285,4 +285,4 @@ def test_huge_jpeg_at_the_default_cap_stays_in_bounded_memory(stub_tflite, tmp_p
     peak_kb = int(done.stdout.split("peak")[-1])
     assert peak_kb < 3 * 1024 * 1024
     assert Image.open(tmp_path / "o" / "huge_saliency.png").size == (8192, 8192)
-    assert Image.open(tmp_path / "o" / "huge_overlay.png").size == (8192, 8192)
+    assert Image.open(tmp_path / "o" / "huge_overlay.jpg").size == (8192, 8192)

@@ -21,12 +21,14 @@ def _weight(text):
 def add_parser(subparsers):
     from fastsal_tf.predict.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
     from fastsal_tf.predict.postprocess import COLORMAPS, DEFAULT_COLORMAP
+    from fastsal_tf.predict.runner import OVERLAY_KINDS
 
     parser = subparsers.add_parser(
         "predict", help="saliency maps and overlays for images, at their original size",
         description="Writes, for each image <stem>.<ext>: <stem>_saliency.png (grayscale at the original size: the "
                     "probability map scaled so that its maximum is 255 — not min-max, so the relative level is "
-                    "kept), <stem>_overlay.png (colour map over the image) and, with --npy, <stem>_saliency.npy "
+                    "kept; lossless), <stem>_overlay.jpg (colour map over the image; --overlay-format png: "
+                    "<stem>_overlay.png) and, with --npy, <stem>_saliency.npy "
                     "(float64 probability map summing to 1). Subfolders of folder inputs are mirrored; inputs "
                     "are never overwritten. Unreadable images are reported and skipped; the exit status is 1 "
                     "when any failed.")
@@ -39,7 +41,9 @@ def add_parser(subparsers):
     parser.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
                         help="stretch to the network input (paper, default) or letterbox (keep the aspect ratio)")
     parser.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
-                        help="write <stem>_overlay.png (default: yes)")
+                        help="write <stem>_overlay.jpg (default: yes)")
+    parser.add_argument("--overlay-format", choices=sorted(OVERLAY_KINDS), default="jpg",
+                        help="overlay file format: jpg (quality 90, default) or png (lossless, larger, slower)")
     parser.add_argument("--npy", action="store_true", help="also write the probability map as <stem>_saliency.npy")
     parser.add_argument("--blur", type=blur_sigma, default=0.0, metavar="SIGMA", help=BLUR_HELP)
     parser.add_argument("--center-bias", type=_weight, default=0.0, metavar="W",
@@ -73,7 +77,8 @@ def run(args) -> int:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are bounded by --max-pixels
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file, not a folder")
-    kinds = ["saliency"] + (["overlay"] if args.overlay else []) + (["npy"] if args.npy else [])
+    kinds = (["saliency"] + ([runner.OVERLAY_KINDS[args.overlay_format]] if args.overlay else [])
+             + (["npy"] if args.npy else []))
     items, missing = runner.collect_inputs(args.paths, args.out, args.recursive, kinds)
     summary = runner.start_summary(items, missing, "fastsal predict")
     if summary is None:
@@ -86,7 +91,8 @@ def run(args) -> int:
           f"{args.resize})", file=sys.stderr)
     progress = Progress(len(items))
     summary = runner.run(predictor, items, overlay=args.overlay, npy=args.npy, batch_size=args.batch_size,
-                         jobs=args.jobs, colormap=args.colormap, progress=progress, summary=summary)
+                         jobs=args.jobs, colormap=args.colormap, overlay_format=args.overlay_format,
+                         progress=progress, summary=summary)
     print(f"fastsal predict: {summary.done} images in {summary.seconds:.1f} s ({summary.images_per_second:.1f} "
           f"images/s) -> {args.out}{os.sep}", file=sys.stderr)
     if summary.failed:

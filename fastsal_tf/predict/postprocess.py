@@ -1,5 +1,5 @@
 """From the network's probability map to the outputs: the map at the original size, optional blur and
-centre bias, the display map, the colour overlay, and the PNG / .npy encoders.
+centre bias, the display map, the colour overlay, and the PNG / JPEG / .npy encoders.
 
 Map back: the content region of the network frame (all of it for "stretch"; the letterbox placement
 otherwise — the padding's share of probability is dropped) is resized bilinearly to the output size and
@@ -194,6 +194,43 @@ def png_text(path) -> dict[str, str]:
     except OSError:
         pass
     return found
+
+
+DEFAULT_JPEG_QUALITY = 90
+
+
+def encode_jpeg(image: Image.Image | np.ndarray, quality: int = DEFAULT_JPEG_QUALITY,
+                comment: str | None = None) -> bytes:
+    """RGB (or grayscale) image → baseline JPEG bytes (4:2:0 chroma, libjpeg quality `quality`), with `comment`
+    as a COM segment ahead of the image data (read back with `jpeg_comment`)."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    buffer = io.BytesIO()
+    extra = {"comment": comment.encode("latin-1")} if comment is not None else {}
+    image.save(buffer, "JPEG", quality=int(quality), **extra)
+    return buffer.getvalue()
+
+
+_JPEG_SOI, _JPEG_COM, _JPEG_SOS = b"\xff\xd8", 0xFE, 0xDA
+
+
+def jpeg_comment(path) -> str | None:
+    """The first COM segment ahead of the image data of a JPEG file (latin-1); None for any other or an
+    unreadable file, or a JPEG without one. Reads the header segments only."""
+    try:
+        with open(path, "rb") as stream:
+            if stream.read(2) != _JPEG_SOI:
+                return None
+            while len(head := stream.read(4)) == 4 and head[0] == 0xFF and head[1] != _JPEG_SOS:
+                length = struct.unpack(">H", head[2:])[0] - 2
+                if length < 0:
+                    return None
+                if head[1] == _JPEG_COM:
+                    return stream.read(length).decode("latin-1")
+                stream.seek(length, io.SEEK_CUR)
+    except OSError:
+        pass
+    return None
 
 
 def encode_npy(array: np.ndarray) -> bytes:

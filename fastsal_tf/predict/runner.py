@@ -3,11 +3,12 @@
 Inputs: files (tried whatever their suffix), folders (image files directly inside; all depths with
 recursive=True; hidden files skipped) and glob patterns (`*`, `?`, `[…]`, `**`). The output folder is not
 read back as input when it lies below an input folder (e.g. `fastsal predict . -r` with the default
-./saliency); when it is the input folder itself, its files are inputs, except the PNGs an earlier run wrote
-(marked with PREDICT_MARK), so the same command can run again.
+./saliency); when it is the input folder itself, its files are inputs, except the maps and overlays an earlier
+run wrote (marked with PREDICT_MARK: a PNG text chunk, a JPEG comment), so the same command can run again.
 Outputs for an input `<stem>.<ext>`, in the output folder — mirroring subfolders below a folder input:
-  <stem>_saliency.png  grayscale, original size: probability map scaled so its maximum is 255
-  <stem>_overlay.png   colour map blended over the image (unless overlay=False)
+  <stem>_saliency.png  grayscale, original size: probability map scaled so its maximum is 255 (lossless)
+  <stem>_overlay.jpg   colour map blended over the image, JPEG quality 90 (unless overlay=False);
+                       <stem>_overlay.png with overlay_format="png"
   <stem>_saliency.npy  float64 probability map summing to 1 (npy=True)
 Two inputs with the same output name (a.jpg, a.png) get `<stem>_<ext>` names (a_png_saliency.png); an output
 that would replace an input file makes the whole job refuse to start. An image's outputs are written as a
@@ -39,11 +40,14 @@ from fastsal_tf.common.console import Progress
 from fastsal_tf.imaging import PREDICT_SUFFIXES
 from fastsal_tf.predict.images import open_image_file, output_size
 
-OUTPUT_SUFFIXES = {"saliency": "_saliency.png", "overlay": "_overlay.png", "npy": "_saliency.npy"}
+OUTPUT_SUFFIXES = {"saliency": "_saliency.png", "overlay": "_overlay.jpg", "overlay_png": "_overlay.png",
+                   "npy": "_saliency.npy"}
+# Overlay file format → output kind.
+OVERLAY_KINDS = {"jpg": "overlay", "png": "overlay_png"}
 STAGES = ("decode", "resize", "model", "map", "overlay", "encode")
 DEFAULT_MEMORY_PIXELS = 2 ** 26
-# The PNG text chunk (keyword, text) that marks the PNGs `fastsal predict` writes, so that a rerun into the
-# input folder does not take them as inputs.
+# The mark of the files `fastsal predict` writes, so that a rerun into the input folder does not take them as
+# inputs: a PNG text chunk (keyword, text); JPEG overlays carry the text as their comment (COM segment).
 PREDICT_MARK = ("Software", "fastsal predict")
 
 
@@ -93,8 +97,11 @@ def _inside(path: pathlib.Path, folder: pathlib.Path | None) -> bool:
 
 
 def written_by_predict(path: pathlib.Path) -> bool:
-    """Whether path is an output of `fastsal predict` (an <stem>_saliency.png / _overlay.png with its mark)."""
-    if not path.name.endswith((OUTPUT_SUFFIXES["saliency"], OUTPUT_SUFFIXES["overlay"])):
+    """Whether path is an output of `fastsal predict`: an <stem>_saliency.png or _overlay.png with the mark in
+    a text chunk, or an <stem>_overlay.jpg with the mark as its comment."""
+    if path.name.endswith(OUTPUT_SUFFIXES["overlay"]):
+        return postprocess.jpeg_comment(path) == PREDICT_MARK[1]
+    if not path.name.endswith((OUTPUT_SUFFIXES["saliency"], OUTPUT_SUFFIXES["overlay_png"])):
         return False
     return postprocess.png_text(path).get(PREDICT_MARK[0]) == PREDICT_MARK[1]
 
@@ -192,7 +199,7 @@ def start_summary(items: list[Item], missing: list[tuple[str, str]], command: st
 
 
 def _write_outputs(predictor, prepared, net_map, item: Item, overlay: bool, npy: bool, colormap: str,
-                   compress_level: int) -> tuple[dict[str, float], None]:
+                   compress_level: int, overlay_format: str) -> tuple[dict[str, float], None]:
     timings = dict(prepared.timings)
     start = time.perf_counter()
     prob = predictor.finish(prepared, net_map)
@@ -205,7 +212,10 @@ def _write_outputs(predictor, prepared, net_map, item: Item, overlay: bool, npy:
     if overlay:
         blended = postprocess.overlay(prepared.display, shown, colormap)
         blended_at = time.perf_counter()
-        files[item.output("overlay")] = postprocess.encode_png(blended, compress_level, PREDICT_MARK)
+        if overlay_format == "png":
+            files[item.output("overlay_png")] = postprocess.encode_png(blended, compress_level, PREDICT_MARK)
+        else:
+            files[item.output("overlay")] = postprocess.encode_jpeg(blended, comment=PREDICT_MARK[1])
         timings["overlay"] = blended_at - encoded
         timings["encode"] += time.perf_counter() - blended_at
     write_start = time.perf_counter()
@@ -257,13 +267,17 @@ def _output_pixels(path: pathlib.Path, max_side: int | None) -> int:
 
 def run(predictor, items: list[Item], *, overlay: bool = True, npy: bool = False, batch_size: int = 8,
         jobs: int | None = None, colormap: str = postprocess.DEFAULT_COLORMAP, compress_level: int = 1,
-        progress: Progress | None = None, summary: Summary | None = None,
+        overlay_format: str = "jpg", progress: Progress | None = None, summary: Summary | None = None,
         memory_pixels: int = DEFAULT_MEMORY_PIXELS, write=None, command: str = "fastsal predict") -> Summary:
-    """Runs the job; per-image failures are recorded in the summary (never raised). memory_pixels bounds
+    """Runs the job; per-image failures are recorded in the summary (never raised). overlay_format: "jpg"
+    (<stem>_overlay.jpg, default) or "png" (<stem>_overlay.png); compress_level: zlib level of the PNGs.
+    memory_pixels bounds
     the output pixels of the images in flight (default 2**26: one 8192x8192 image, ~1.5 GB).
     write: instead of the saliency outputs, write(predictor, prepared, net_map, item) → (stage timings,
     result) runs for each image (on the worker threads); results go to summary.results[item]. command
     names the job in messages."""
+    if overlay_format not in OVERLAY_KINDS:
+        raise ValueError(f"overlay format must be one of {sorted(OVERLAY_KINDS)}, got {overlay_format!r}")
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     summary = summary or Summary(total=len(items))
     progress = progress or Progress(len(items), enabled=False)
@@ -286,8 +300,8 @@ def run(predictor, items: list[Item], *, overlay: bool = True, npy: bool = False
         try:
             if write is not None:
                 return write(predictor, prepared, net_map, item), prepared.notes
-            return (_write_outputs(predictor, prepared, net_map, item, overlay, npy, colormap, compress_level),
-                    prepared.notes)
+            return (_write_outputs(predictor, prepared, net_map, item, overlay, npy, colormap, compress_level,
+                                   overlay_format), prepared.notes)
         finally:
             budget.release(amount)
 
