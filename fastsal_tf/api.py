@@ -23,10 +23,12 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
                num_threads: int | None = None, variant: str | None = None) -> SaliencyPredictor:
     """Loads a FastSal model for prediction; the backend follows the file type.
 
-    spec: "default" (the shipped FastSal-A, fastsal_tf/assets/fastsal_a.keras), "default-c" (FastSal-C),
-      "default-int8" (the shipped int8 LiteRT model), or a path: a .keras file (Keras), a .tflite file
-      (LiteRT, run with ai_edge_litert), an authors' .pth/.pt checkpoint (imported on the fly, variant
-      A or C detected from its keys; `variant` checks it) or a SavedModel directory (fastsal_tf.runtime).
+    spec: "default" (the shipped FastSal-A as an fp32 LiteRT model, fastsal_tf/assets/fastsal_a_fp32.tflite: the
+      Keras model's maps without TensorFlow), "default-keras" (the same FastSal-A as a Keras model,
+      fastsal_a.keras), "default-c" (FastSal-C, Keras), "default-int8" (FastSal-A int8, LiteRT), or a path:
+      a .keras file (Keras), a .tflite file (LiteRT, run with ai_edge_litert), an authors' .pth/.pt checkpoint
+      (imported on the fly, variant A or C detected from its keys; `variant` checks it) or a SavedModel
+      directory (fastsal_tf.runtime).
     input_size: (height, width), multiples of 32, for a .pth import or a .keras model with a flexible input
       (default 192x256); fixed-size models run at their own size.
     num_threads: LiteRT threads per interpreter (default: all cores).

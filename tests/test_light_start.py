@@ -1,4 +1,4 @@
-"""`fastsal predict` with a shipped LiteRT model starts without TensorFlow: parsing, --help, `info` on a .tflite
+"""`fastsal predict` with the default model (and any shipped LiteRT model) starts without TensorFlow: parsing, --help, `info` on a .tflite
 and predicting run in a fresh interpreter, which must end with neither tensorflow nor keras imported."""
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def test_litert_predict_help_and_info_import_no_tensorflow(tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photo)
     out = tmp_path / "out"
     commands = [["--help"], ["predict", "--help"], ["info", "default-int8"],
-                ["predict", str(photo), "--model", "default-int8", "--out", str(out)]]
+                ["predict", str(photo), "--out", str(out)], ["predict", str(photo), "--model", "default-int8",
+                                                               "--out", str(out / "int8")]]
     found = run_fresh(commands)
-    assert found == {"codes": [0, 0, 0, 0], "heavy": []}
+    assert found == {"codes": [0, 0, 0, 0, 0], "heavy": []}
     assert Image.open(out / "photo_saliency.png").size == (64, 48)
 
 

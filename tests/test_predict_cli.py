@@ -204,7 +204,7 @@ def test_outputs_never_overwrite_inputs(stub_tflite, tmp_path, capsys):
 def test_missing_shipped_model_says_how_to_give_one(monkeypatch, tmp_path, capsys, tiny_keras):
     monkeypatch.setattr(runtime_resolve, "ASSETS_DIR", tmp_path / "assets")
     Image.fromarray(noise(20, 20)).save(tmp_path / "p.png")
-    for spec in ("default", "default-c", "default-int8"):
+    for spec in ("default", "default-keras", "default-c", "default-int8"):
         with pytest.raises(ModelNotFoundError) as error:
             api.load_model(spec)
         assert isinstance(error.value, FileNotFoundError)
@@ -217,7 +217,17 @@ def test_missing_shipped_model_says_how_to_give_one(monkeypatch, tmp_path, capsy
         api.load_model(tmp_path / "model.onnx")
     (tmp_path / "assets").mkdir()
     (tmp_path / "assets" / "fastsal_a.keras").write_bytes(tiny_keras.read_bytes())
-    assert runtime_resolve.resolve("default") == (tmp_path / "assets" / "fastsal_a.keras", "keras")
+    assert runtime_resolve.resolve("default-keras") == (tmp_path / "assets" / "fastsal_a.keras", "keras")
+    with pytest.raises(ModelNotFoundError):  # the default's .tflite is still missing, not silently replaced
+        runtime_resolve.resolve("default")
+
+
+def test_shipped_litert_names_export_from_their_keras_model():
+    keras_ref = runtime_resolve.resolve("default-keras")
+    for spec in ("default", "default-int8"):
+        assert runtime_resolve.resolve(spec).kind == "litert"
+        assert runtime_resolve.resolve_keras(spec) == keras_ref
+    assert runtime_resolve.resolve_keras("default-c") == runtime_resolve.resolve("default-c")
 
 
 def test_import_fastsal_tf_stays_light():

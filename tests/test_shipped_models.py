@@ -12,8 +12,8 @@ from fastsal_tf import api
 from fastsal_tf.metrics import cc
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PHOTO = ROOT / "docs" / "example" / "1010_overlay.png"  # an 800×600 street scene (with an overlay)
-SHIPPED = ("default", "default-c", "default-int8")
+PHOTO = ROOT / "docs" / "example" / "1010_overlay.jpg"  # an 800×600 street scene (with an overlay)
+SHIPPED = ("default", "default-keras", "default-c", "default-int8")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,28 @@ def test_shipped_model_predicts_a_probability_map(maps, photo, spec):
 
 
 def test_int8_model_matches_its_keras_model(maps):
-    assert cc(maps["default-int8"], maps["default"]) > 0.99
+    assert cc(maps["default-int8"], maps["default-keras"]) > 0.99
+
+
+def test_default_litert_model_is_its_keras_model(maps, shared_dir):
+    """The default (fp32 LiteRT export of fastsal_a.keras) gives the Keras model's maps on real photos: at the
+    network output to float rounding (the export's fp32 bound: max |Δ| ≤ 1e-4 on the [0, 1] map, relative to
+    the peak on the probability map) and at the original size."""
+    from fastsal_tf.export.spec import OUTPUT_NAMES
+    from fastsal_tf.runtime.resolve import load_backend
+
+    keras_model = api.load_model("default-keras")
+    assert api.load_model("default").backend.kind == "litert" and keras_model.backend.kind == "keras"
+    stimuli = shared_dir / "data" / "osie" / "data" / "stimuli"
+    photos = [PHOTO] + sorted(stimuli.glob("1*.jpg"))[:3]
+    frames = np.stack([keras_model.prepare(path).net_input for path in photos])
+    heads = keras_model.backend.model(frames.astype(np.float32), training=False)
+    for head in ("map", "prob"):
+        lite, _ = load_backend("default", wanted=OUTPUT_NAMES[head])
+        theirs = np.asarray(heads[head])[..., 0]
+        assert np.abs(lite.raw(frames) - theirs).max() <= 1e-4 * (1 if head == "map" else theirs.max())
+    assert cc(maps["default"], maps["default-keras"]) > 0.99999
+    np.testing.assert_allclose(maps["default"], maps["default-keras"], rtol=0, atol=1e-4 * maps["default-keras"].max())
 
 
 def test_a_and_c_agree_on_where_people_look(maps):

@@ -37,12 +37,12 @@ class ExportOptions:
 
 
 def load_export_model(spec, size, normalization="imagenet"):
-    """The Keras model to export: a shipped name, a .keras file, or an authors' .pth imported at size
+    """The Keras model to export: a shipped name (its Keras model), a .keras file, or an authors' .pth imported at size
     (height, width) with a logits head and the given in-model normalisation. ValueError naming the file."""
-    from fastsal_tf.runtime.resolve import load_keras, resolve
+    from fastsal_tf.runtime.resolve import load_keras, resolve_keras
 
     try:
-        ref = resolve(spec)
+        ref = resolve_keras(spec)
     except FileNotFoundError as error:
         raise ValueError(str(error)) from None
     if ref.kind not in ("keras", "torch"):

@@ -1,5 +1,6 @@
-"""Which model a spec means, and loading it: `resolve(spec)` → ModelRef(path, kind); `load_keras` for the
-Keras model itself (export, evaluation); `load_backend` for something to run (predictor, teachers).
+"""Which model a spec means, and loading it: `resolve(spec)` → ModelRef(path, kind); `resolve_keras(spec)` and
+`load_keras` for the Keras model itself (export, evaluation); `load_backend` for something to run (predictor,
+teachers).
 
 Specs: a shipped name (SHIPPED_MODELS, files in fastsal_tf/assets/), a .keras file, a LiteRT .tflite
 file, an authors' PyTorch .pth / .pt checkpoint (imported without torch), or a SavedModel directory.
@@ -16,13 +17,17 @@ from fastsal_tf.predict.errors import ModelNotFoundError
 from fastsal_tf.runtime.outputs import PREFER_PROB
 
 ASSETS_DIR = pathlib.Path(__file__).resolve().parents[1] / "assets"
-# Names of the models shipped in fastsal_tf/assets/.
+# Names of the models shipped in fastsal_tf/assets/. "default" is the fp32 LiteRT export of FastSal-A: its maps
+# equal the Keras model's (max |Δ| 7e-6 on the map) and it runs without TensorFlow (README, "Which default").
 SHIPPED_MODELS = {
-    "default": "fastsal_a.keras",
-    "default-a": "fastsal_a.keras",
+    "default": "fastsal_a_fp32.tflite",
+    "default-a": "fastsal_a_fp32.tflite",
+    "default-keras": "fastsal_a.keras",
     "default-c": "fastsal_c.keras",
     "default-int8": "fastsal_a_int8.tflite",
 }
+# The Keras model each shipped LiteRT file was exported from (what `fastsal export default` exports).
+KERAS_SOURCES = {"fastsal_a_fp32.tflite": "fastsal_a.keras", "fastsal_a_int8.tflite": "fastsal_a.keras"}
 MODEL_SUFFIXES = {".keras": "keras", ".tflite": "litert", ".pth": "torch", ".pt": "torch"}
 DEFAULT_INPUT_HW = (192, 256)
 
@@ -72,6 +77,13 @@ def resolve(spec) -> ModelRef:
         raise ModelNotFoundError(f"model file not found: {text}. {how_to_give_a_model()}")
     check_model_file(path, kind)
     return ModelRef(path, kind)
+
+
+def resolve_keras(spec) -> ModelRef:
+    """resolve(spec), except that a shipped LiteRT name means the Keras model it was exported from."""
+    ref = resolve(spec)
+    source = KERAS_SOURCES.get(ref.path.name) if os.fspath(spec).lower() in SHIPPED_MODELS else None
+    return resolve(ASSETS_DIR / source) if source else ref
 
 
 # The first bytes of each kind of model file: a .keras file and a zip-serialised .pth are zip archives, a
