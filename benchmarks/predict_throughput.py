@@ -1,146 +1,171 @@
-"""Throughput of `fastsal predict` on the int8 LiteRT model (goal: >= 80 images/s on 2 cores).
+"""Speed of the main job, `fastsal predict`, as a person runs it (goals: one 640x480 photo in <= 1.5 s of
+wall time; a folder of 500 640x480 JPEGs, maps + overlays, at >= 80 images/s on 2 cores).
 
-Usage: python benchmarks/predict_throughput.py [--work DIR] [--images 500] [--jobs 2] [--model M.tflite]
+Usage:
+  python benchmarks/predict_throughput.py [--stimuli DIR] [--work DIR] [--images 500] [--rounds 3]
+      [--config LABEL:CHECKOUT[:ARGS]] ... [--profile]
 
-Makes (once, kept in --work, default /tmp/fastsal_predict_bench) a folder of 640x480 synthetic JPEGs
-(seeded: smooth colour blobs plus noise, quality 90) and a FastSal-A int8 .tflite with random weights at the
-paper's 192x256 input (fastsal_tf.export.litert.export_tflite(mode="int8") when that works, else the TF
-converter; uint8 input; calibrated on 16 of the images). Then runs the job behind `fastsal predict` (grayscale PNG maps at the
-original size, PNG compress_level=1, `--jobs` threads) with and without overlays and prints images/s and
-where the time goes: per-image thread time in decode (file read + JPEG decode at reduced scale), resize
-(network input, and the full-size image for overlays), model (interpreter), map (back to 640x480,
-normalised), overlay (colour map + blend) and encode (PNG writes).
+Images: the first --images OSIE stimuli (--stimuli, default ../shared/data/osie/data/stimuli) resized to
+640x480 and saved as quality-90 JPEGs in --work (default /tmp/fastsal_predict_bench/osie640; made once).
+
+Each configuration is a checkout of the project and extra `fastsal predict` arguments (default: this checkout,
+no arguments, i.e. the default model with maps and overlays); `--config before:/work/main --config
+after:.` compares two checkouts. Every round runs, for each configuration in turn (interleaved, so a change
+in the machine's load hits all alike): `python -m fastsal_tf predict PHOTO` (one image, the whole command:
+start-up, model load, prediction, writing) and `python -m fastsal_tf predict FOLDER` (the whole command's
+wall time; images/s = images / wall time). A first untimed run warms the disk cache. Prints the median and
+range of each, and the load average (the goals are for an idle machine).
+
+--profile also runs the job in this process on this checkout and prints where the time goes per image
+(thread time in decode, resize, model, map, overlay, encode + write), with and without overlays.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pathlib
+import re
+import resource
+import shlex
 import shutil
+import statistics
+import subprocess
 import sys
 import time
-import warnings
-
-import numpy as np
-from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+SIZE_WH = (640, 480)
 
 
-def make_images(folder: pathlib.Path, count: int, size=(480, 640), seed=0) -> None:
+@dataclasses.dataclass
+class Config:
+    label: str
+    checkout: pathlib.Path
+    args: list[str]
+
+
+def parse_config(text: str) -> Config:
+    label, _, rest = text.partition(":")
+    checkout, _, args = rest.partition(":")
+    path = pathlib.Path(checkout or ROOT).resolve()
+    if not label or not (path / "fastsal_tf" / "__main__.py").is_file():
+        raise argparse.ArgumentTypeError(f"expected LABEL:CHECKOUT[:ARGS] with a fastsal-tf checkout, got {text!r}")
+    return Config(label, path, shlex.split(args))
+
+
+def make_images(stimuli: pathlib.Path, folder: pathlib.Path, count: int) -> list[pathlib.Path]:
+    """The first `count` images of `stimuli`, resized to 640x480 (bilinear), as quality-90 JPEGs in folder."""
+    from PIL import Image
+
+    sources = sorted(p for p in stimuli.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:count]
+    if len(sources) < count:
+        sys.exit(f"predict_throughput: {stimuli} holds {len(sources)} images, {count} needed (--stimuli, --images)")
     folder.mkdir(parents=True, exist_ok=True)
-    existing = sorted(folder.glob("*.jpg"))
-    if len(existing) == count:
-        return
-    for old in existing:
-        old.unlink()
-    rng = np.random.default_rng(seed)
-    height, width = size
-    small = (height // 16, width // 16)
-    for i in range(count):
-        blobs = Image.fromarray(rng.integers(0, 256, (*small, 3), dtype=np.uint8)).resize((width, height),
-                                                                                           Image.Resampling.BICUBIC)
-        pixels = np.asarray(blobs, np.int16) + rng.integers(-12, 13, (height, width, 3), dtype=np.int16)
-        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"img_{i:04d}.jpg", quality=90)
+    made = []
+    for source in sources:
+        target = folder / f"{source.stem}.jpg"
+        if not target.exists():
+            with Image.open(source) as image:
+                image.convert("RGB").resize(SIZE_WH, Image.Resampling.BILINEAR).save(target, quality=90)
+        made.append(target)
+    return made
 
 
-def make_int8_model(path: pathlib.Path, images: pathlib.Path) -> str:
-    """Random-weight FastSal-A at 192x256 → full-int8 .tflite (uint8 input), calibrated on 16 of the images."""
-    if path.exists():
-        return "cached"
-    import tensorflow as tf
+@dataclasses.dataclass
+class Timing:
+    wall: float  # seconds of the whole command
+    job_rate: float  # images/s the command reports for its job (without start-up and model loading)
+    cpu: float  # CPU seconds of the command (user + system)
 
-    from fastsal_tf.models import build_fastsal
 
-    model = build_fastsal("A", (192, 256, 3))
-    calibration = [np.asarray(Image.open(file).convert("RGB").resize((256, 192)))
-                   for file in sorted(images.glob("*.jpg"))[:16]]
-    try:
-        from fastsal_tf.export.litert import export_tflite
-    except ImportError:
-        export_tflite = None
-    if export_tflite is not None:
-        try:
-            export_tflite(model, path, mode="int8", outputs=("map", "prob"), representative_images=calibration,
-                          check_parity=False)
-            return "fastsal_tf.export.litert.export_tflite, mode int8, outputs saliency_map + probability_map"
-        except Exception as error:  # noqa: BLE001 — that module is young: fall back, say why
-            print(f"export_tflite failed ({type(error).__name__}: {error}); using the TF converter", file=sys.stderr)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([image[None].astype(np.float32)] for image in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        path.write_bytes(converter.convert())
-    return "tf.lite.TFLiteConverter (int8 body, uint8 input, float outputs)"
+def time_command(config: Config, inputs: pathlib.Path, out: pathlib.Path) -> Timing:
+    """Runs `python -m fastsal_tf predict INPUTS --out OUT ARGS` from config.checkout."""
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=str(config.checkout))
+    command = [sys.executable, "-m", "fastsal_tf", "predict", str(inputs), "--out", str(out), *config.args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=config.checkout, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reported = re.search(r"\(([0-9.]+) images/s\)", done.stderr)
+    if done.returncode != 0 or reported is None:
+        sys.exit(f"predict_throughput: {config.label}: {shlex.join(command)} failed:\n{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(seconds, float(reported.group(1)), cpu)
+
+
+def spread(values: list[float], unit: str) -> str:
+    return f"median {statistics.median(values):.2f} {unit} (range {min(values):.2f}-{max(values):.2f})"
+
+
+def profile(folder: pathlib.Path, work: pathlib.Path, jobs: int) -> None:
+    """The job in this process (this checkout, default model), per-stage thread time per image."""
+    sys.path.insert(0, str(ROOT))
+    from fastsal_tf.api import load_model
+    from fastsal_tf.predict import runner
+
+    predictor = load_model("default")
+    print(f"profile: {predictor.describe()}; jobs {jobs}")
+    for overlay in (False, True):
+        out = work / "profile_out"
+        shutil.rmtree(out, ignore_errors=True)
+        items, _ = runner.collect_inputs([folder], out)
+        cpu_start = os.times()
+        summary = runner.run(predictor, items, overlay=overlay, jobs=jobs)
+        cpu_end = os.times()
+        cpu = (cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)
+        assert summary.done == len(items) and not summary.failed, summary.failure_text()
+        stages = ", ".join(f"{stage} {1000 * seconds / summary.done:.2f}" for stage, seconds in summary.timings.items()
+                           if seconds > 0)
+        busy = sum(summary.timings.values())
+        print(f"  {'with' if overlay else 'without'} overlays: {summary.images_per_second:.1f} images/s; thread time "
+              f"per image (ms): {stages}; total {1000 * busy / summary.done:.2f}; process CPU "
+              f"{1000 * cpu / summary.done:.2f} ms per image ({cpu / summary.seconds:.2f} cores busy)")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stimuli", default=str(ROOT.parent / "shared" / "data" / "osie" / "data" / "stimuli"))
     parser.add_argument("--work", default="/tmp/fastsal_predict_bench")
     parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--model", help="a .tflite to use instead of the random-weight int8 FastSal-A")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per configuration (best is reported)")
-    parser.add_argument("--keras", action="store_true", help="also time the float32 Keras model (batch 8)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--config", type=parse_config, action="append",
+                        help="LABEL:CHECKOUT[:ARGS], repeatable (default: this:<this checkout>)")
+    parser.add_argument("--profile", action="store_true", help="also profile the stages in this process")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="threads of the --profile run")
     args = parser.parse_args(argv)
-
-    from fastsal_tf.cli import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from fastsal_tf.api import load_model
-    from fastsal_tf.predict import runner
+    configs = args.config or [Config("this", ROOT, [])]
 
     work = pathlib.Path(args.work)
-    images = work / "images"
-    start = time.perf_counter()
-    make_images(images, args.images)
-    print(f"images: {args.images} x 640x480 JPEG in {images} ({time.perf_counter() - start:.1f} s)")
-    model_path = pathlib.Path(args.model) if args.model else work / "fastsal_a_int8.tflite"
-    if not args.model:
-        start = time.perf_counter()
-        how = make_int8_model(model_path, images)
-        print(f"model: {model_path} ({how}, {time.perf_counter() - start:.1f} s)")
-    configurations = [(load_model(model_path), False), (load_model(model_path), True)]
-    if args.keras:
-        keras_path = work / "fastsal_a.keras"
-        if not keras_path.exists():
-            from fastsal_tf.models import build_fastsal
-
-            build_fastsal("A", (192, 256, 3)).save(keras_path)
-        configurations.append((load_model(keras_path), False))
-    for predictor, overlay in configurations:
-        print(f"backend: {predictor.describe()}; jobs {args.jobs}; cpu cores {os.cpu_count()}")
-        best = None
-        for _ in range(args.repeats):
-            out = work / ("out_overlay" if overlay else "out")
-            shutil.rmtree(out, ignore_errors=True)
-            items, _ = runner.collect_inputs([images], out)
-            cpu_start = os.times()
-            summary = runner.run(predictor, items, overlay=overlay, jobs=args.jobs, compress_level=1)
-            cpu_end = os.times()
-            summary.cpu_seconds = (cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)
-            assert summary.done == args.images and not summary.failed, summary.failure_text()
-            if best is None or summary.images_per_second > best.images_per_second:
-                best = summary
-        check = Image.open(next(iter(sorted((work / ("out_overlay" if overlay else "out")).glob("*_saliency.png")))))
-        assert check.size == (640, 480) and check.mode == "L"
-        stages = ", ".join(f"{stage} {1000 * seconds / best.done:.2f}" for stage, seconds in best.timings.items()
-                           if seconds > 0)
-        busy = sum(best.timings.values())
-        print(f"{'with' if overlay else 'without'} overlays: {best.done} images in {best.seconds:.2f} s = "
-              f"{best.images_per_second:.1f} images/s")
-        print(f"  wall time per image in each stage, summed over threads (ms): {stages}; total "
-              f"{1000 * busy / best.done:.2f} ms (= {busy / (best.seconds * args.jobs):.0%} of {args.jobs} threads x "
-              f"wall time)")
-        cpu = best.cpu_seconds
-        print(f"  process CPU time {cpu:.2f} s = {1000 * cpu / best.done:.2f} ms per image; the process got "
-              f"{cpu / best.seconds:.2f} cores on average (load average now {os.getloadavg()[0]:.1f}); "
-              f"with {args.jobs} cores to itself: {best.done * args.jobs / cpu:.0f} images/s")
+    folder = work / "osie640"
+    photos = make_images(pathlib.Path(args.stimuli), folder, args.images)
+    print(f"images: {len(photos)} OSIE stimuli as 640x480 JPEG (quality 90) in {folder}; cpu cores {os.cpu_count()}")
+    one = {c.label: [] for c in configs}
+    many = {c.label: [] for c in configs}
+    for config in configs:  # warm the disk cache
+        time_command(config, photos[0], work / "out_one")
+    for _ in range(args.rounds):
+        for config in configs:
+            one[config.label].append(time_command(config, photos[0], work / "out_one"))
+            many[config.label].append(time_command(config, folder, work / "out_many"))
+    cores = os.cpu_count() or 1
+    for config in configs:
+        print(f"{config.label} ({config.checkout}; fastsal predict {shlex.join(config.args) or '(defaults)'}):")
+        print(f"  one photo: {spread([t.wall for t in one[config.label]], 's')} wall, "
+              f"{spread([t.cpu for t in one[config.label]], 's')} CPU")
+        runs = many[config.label]
+        print(f"  {len(photos)} photos: job {spread([t.job_rate for t in runs], 'images/s')} as the command reports "
+              f"it; whole command {spread([len(photos) / t.wall for t in runs], 'images/s')}; CPU "
+              f"{spread([1000 * t.cpu / len(photos) for t in runs], 'ms')} per image (= "
+              f"{statistics.median(cores * len(photos) / t.cpu for t in runs):.0f} images/s with {cores} idle cores)")
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on {os.cpu_count()} cores"
+          + (" (not idle: figures are indicative)" if load[0] > 0.5 else ""))
+    if args.profile:
+        profile(folder, work, args.jobs)
     return 0
 
 

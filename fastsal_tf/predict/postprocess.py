@@ -72,9 +72,11 @@ def probability_to_output(prob_net: np.ndarray, place: Placement, original_hw: t
         radius = [min(int(np.ceil(4.0 * s)), n) for s, n in zip(sigma, content.shape)]
         content = ndimage.gaussian_filter(content, sigma, mode="constant", radius=radius)
     if content.shape != output_hw:
-        content = np.asarray(Image.fromarray(content).resize((output_hw[1], output_hw[0]),
-                                                              Image.Resampling.BILINEAR), dtype=np.float32)
-    result = normalise(np.maximum(content, np.float32(0)))  # a new, writable float32 array
+        content = np.array(Image.fromarray(content).resize((output_hw[1], output_hw[0]), Image.Resampling.BILINEAR),
+                           dtype=np.float32)  # a new, writable array
+    else:
+        content = content.copy()
+    result = normalise(np.maximum(content, np.float32(0), out=content))
     if center_bias and center_bias > 0:
         result = normalise(blend_center_bias(result, center_bias, center_bias_sigma))
     return result
@@ -138,8 +140,9 @@ def overlay(image: Image.Image | np.ndarray, display: np.ndarray, colormap: str 
     gray = Image.fromarray(np.asarray(display, np.uint8))
     if gray.size != image.size:
         raise ValueError(f"overlay: map {gray.size} and image {image.size} differ in size")
-    lut = colormap_lut(colormap)
-    heat = Image.merge("RGB", [gray.point(lut[:, c].tolist()) for c in range(3)])
+    heat = Image.frombytes("P", gray.size, gray.tobytes())
+    heat.putpalette(colormap_lut(colormap).tobytes())  # the colour map as a palette: one lookup per pixel
+    heat = heat.convert("RGB")
     opacity = np.round(255 * alpha * np.sqrt(np.arange(256) / 255)).astype(np.uint8)
     return Image.composite(heat, image.convert("RGB"), gray.point(opacity.tolist()))
 

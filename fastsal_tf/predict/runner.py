@@ -278,7 +278,7 @@ def run(predictor, items: list[Item], *, overlay: bool = True, npy: bool = False
     names the job in messages."""
     if overlay_format not in OVERLAY_KINDS:
         raise ValueError(f"overlay format must be one of {sorted(OVERLAY_KINDS)}, got {overlay_format!r}")
-    jobs = max(1, int(jobs or os.cpu_count() or 1))
+    jobs = max(1, min(int(jobs or os.cpu_count() or 1), len(items)))  # one image: one thread, all cores
     summary = summary or Summary(total=len(items))
     progress = progress or Progress(len(items), enabled=False)
     backend = predictor.backend

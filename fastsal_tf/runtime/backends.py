@@ -254,10 +254,12 @@ class LiteRTBackend(Backend):
         return values.astype(np.float32)
 
     def set_num_threads(self, num_threads: int) -> None:
-        """Threads per interpreter for interpreters made from now on (existing ones are dropped)."""
+        """Threads per interpreter for interpreters made from now on (existing ones are dropped when the
+        number changes)."""
         with self._lock:
-            self.num_threads = max(1, int(num_threads))
-            self._generation += 1
+            if max(1, int(num_threads)) != self.num_threads:
+                self.num_threads = max(1, int(num_threads))
+                self._generation += 1
 
     def _forward(self, frames):
         try:
