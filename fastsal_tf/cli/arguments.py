@@ -62,4 +62,7 @@ def unit_fraction(text):
     return value
 
 
+MODEL_HELP = ("'default' (the shipped FastSal-A as fp32 LiteRT: the Keras model's maps, no TensorFlow), "
+              "'default-keras' (the same as Keras), 'default-c', 'default-int8', or a .keras, .tflite (LiteRT) or "
+              "authors' .pth file (default: default)")
 BLUR_HELP = f"Gaussian blur of the map, sigma in pixels of the original image (default 0: none; at most {MAX_BLUR:g})"

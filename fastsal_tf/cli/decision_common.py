@@ -6,10 +6,7 @@ import json
 import os
 import sys
 
-from fastsal_tf.cli.arguments import positive_int
-
-MODEL_HELP = ("'default' (shipped FastSal-A), 'default-c', 'default-int8', or a .keras, .tflite (LiteRT) or authors' "
-              ".pth file (default: default)")
+from fastsal_tf.cli.arguments import MODEL_HELP, positive_int
 
 
 def add_common_arguments(parser) -> None:

@@ -14,7 +14,8 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-MODEL_HELP = "'default' / 'default-c' (the shipped models), a .keras model file or an authors' .pth checkpoint"
+MODEL_HELP = ("'default' / 'default-keras' (the shipped FastSal-A's Keras model), 'default-c', a .keras model file or "
+              "an authors' .pth checkpoint")
 OUT_HELP = "output .tflite file (the report goes to <stem>.parity.json)"
 # The export settings `fastsal export` (argparse: --dashed-names) and tflite/convert.py (absl:
 # --underscored_names) share, as (name, default, choices or None, help); an int default makes an int option

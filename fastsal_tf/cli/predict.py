@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import BLUR_HELP, blur_sigma, non_negative_int, positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, MODEL_HELP, blur_sigma, non_negative_int, positive_int
 
 DEFAULT_OUT = "saliency"
 
@@ -34,9 +34,7 @@ def add_parser(subparsers):
                     "when any failed.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
-    parser.add_argument("--model", default="default",
-                        help="'default' (shipped FastSal-A), 'default-c', 'default-int8', or a .keras, .tflite "
-                             "(LiteRT) or authors' .pth file (default: default)")
+    parser.add_argument("--model", default="default", help=MODEL_HELP)
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders of folder inputs")
     parser.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
                         help="stretch to the network input (paper, default) or letterbox (keep the aspect ratio)")
