@@ -16,8 +16,8 @@ start-up, model load, prediction, writing) and `python -m fastsal_tf predict FOL
 wall time; images/s = images / wall time). A first untimed run warms the disk cache. Prints the median and
 range of each, and the load average (the goals are for an idle machine).
 
---profile also runs the job in this process on this checkout and prints where the time goes per image
-(thread time in decode, resize, model, map, overlay, encode + write), with and without overlays.
+--profile also prints where the CPU time goes per image, stage by stage, in this process on this checkout
+(one thread; --profile-model, default: default); --rounds 0 runs only that.
 """
 
 from __future__ import annotations
@@ -101,29 +101,59 @@ def spread(values: list[float], unit: str) -> str:
     return f"median {statistics.median(values):.2f} {unit} (range {min(values):.2f}-{max(values):.2f})"
 
 
-def profile(folder: pathlib.Path, work: pathlib.Path, jobs: int) -> None:
-    """The job in this process (this checkout, default model), per-stage thread time per image."""
+def profile(photos: list[pathlib.Path], work: pathlib.Path, model: str, count: int = 200) -> None:
+    """CPU time (thread time, so other processes' load counts little) of each stage of `fastsal predict` for
+    one image at a time on one thread, with a one-thread interpreter as the job runs it; the PNG overlay is
+    timed for comparison and left out of the total."""
     sys.path.insert(0, str(ROOT))
     from fastsal_tf.api import load_model
-    from fastsal_tf.predict import runner
+    from fastsal_tf.common.files import write_all_atomic
+    from fastsal_tf.predict import postprocess
+    from fastsal_tf.predict.runner import PREDICT_MARK
+    from fastsal_tf.runtime.outputs import to_frame, to_probabilities
 
-    predictor = load_model("default")
-    print(f"profile: {predictor.describe()}; jobs {jobs}")
-    for overlay in (False, True):
-        out = work / "profile_out"
-        shutil.rmtree(out, ignore_errors=True)
-        items, _ = runner.collect_inputs([folder], out)
-        cpu_start = os.times()
-        summary = runner.run(predictor, items, overlay=overlay, jobs=jobs)
-        cpu_end = os.times()
-        cpu = (cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)
-        assert summary.done == len(items) and not summary.failed, summary.failure_text()
-        stages = ", ".join(f"{stage} {1000 * seconds / summary.done:.2f}" for stage, seconds in summary.timings.items()
-                           if seconds > 0)
-        busy = sum(summary.timings.values())
-        print(f"  {'with' if overlay else 'without'} overlays: {summary.images_per_second:.1f} images/s; thread time "
-              f"per image (ms): {stages}; total {1000 * busy / summary.done:.2f}; process CPU "
-              f"{1000 * cpu / summary.done:.2f} ms per image ({cpu / summary.seconds:.2f} cores busy)")
+    predictor = load_model(model)
+    backend = predictor.backend
+    if hasattr(backend, "set_num_threads"):
+        backend.set_num_threads(1)
+    spent: dict[str, float] = {}
+    out = work / "profile_out"
+    images = (photos * (1 + (count + 20) // len(photos)))[:count + 20]
+    for index, photo in enumerate(images):
+        if index == 20:  # warm-up done
+            spent.clear()
+        clock = time.thread_time()
+
+        def stage(name):
+            nonlocal clock
+            now = time.thread_time()
+            spent[name] = spent.get(name, 0.0) + now - clock
+            clock = now
+
+        prepared = predictor.prepare(photo, display=True)
+        stage("decode + resize")
+        raw = backend.raw(prepared.net_input[None])
+        stage("model")
+        net_map = to_probabilities(to_frame(raw, backend.input_hw), backend.output_kind)[0]
+        stage("network map to probabilities")
+        shown = postprocess.display_map(predictor.finish(prepared, net_map))
+        stage("map back to 640x480 + display map")
+        files = {out / "m.png": postprocess.encode_png(shown, 1, PREDICT_MARK)}
+        stage("map PNG encode")
+        blended = postprocess.overlay(prepared.display, shown)
+        stage("overlay blend")
+        files[out / "o.jpg"] = postprocess.encode_jpeg(blended, comment=PREDICT_MARK[1])
+        stage("overlay JPEG encode")
+        write_all_atomic(files)
+        stage("write both files")
+        postprocess.encode_png(blended, 1, PREDICT_MARK)
+        stage("(overlay PNG encode instead)")
+    total = sum(seconds for name, seconds in spent.items() if not name.startswith("("))
+    print(f"profile: {predictor.describe()}, one thread, CPU ms per image over {count} images:")
+    for name, seconds in spent.items():
+        print(f"  {name:36s} {1000 * seconds / count:6.2f}")
+    print(f"  {'total (JPEG overlay)':36s} {1000 * total / count:6.2f} (= {(os.cpu_count() or 1) / total * count:.0f} "
+          f"images/s on {os.cpu_count()} idle cores, were the stages all)")
 
 
 def main(argv=None) -> int:
@@ -135,7 +165,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", type=parse_config, action="append",
                         help="LABEL:CHECKOUT[:ARGS], repeatable (default: this:<this checkout>)")
     parser.add_argument("--profile", action="store_true", help="also profile the stages in this process")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="threads of the --profile run")
+    parser.add_argument("--profile-model", default="default", help="the model --profile runs (default: default)")
     args = parser.parse_args(argv)
     configs = args.config or [Config("this", ROOT, [])]
 
@@ -143,6 +173,10 @@ def main(argv=None) -> int:
     folder = work / "osie640"
     photos = make_images(pathlib.Path(args.stimuli), folder, args.images)
     print(f"images: {len(photos)} OSIE stimuli as 640x480 JPEG (quality 90) in {folder}; cpu cores {os.cpu_count()}")
+    if args.rounds < 1:
+        if args.profile:
+            profile(photos, work, args.profile_model)
+        return 0
     one = {c.label: [] for c in configs}
     many = {c.label: [] for c in configs}
     for config in configs:  # warm the disk cache
@@ -165,7 +199,7 @@ def main(argv=None) -> int:
     print(f"load average at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on {os.cpu_count()} cores"
           + (" (not idle: figures are indicative)" if load[0] > 0.5 else ""))
     if args.profile:
-        profile(folder, work, args.jobs)
+        profile(photos, work, args.profile_model)
     return 0
 
 
