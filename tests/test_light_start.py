@@ -1,5 +1,6 @@
-"""`fastsal predict` with the default model (and any shipped LiteRT model) starts without TensorFlow: parsing, --help, `info` on a .tflite
-and predicting run in a fresh interpreter, which must end with neither tensorflow nor keras imported."""
+"""`fastsal predict` with the default model (and any shipped LiteRT model) starts without TensorFlow: parsing,
+--help, `info` on a .tflite and predicting run in a fresh interpreter, which must end with neither tensorflow
+nor keras imported."""
 
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ def add_parser(subparsers):
                     "scores the model's probability maps at the image size; 'authors' applies the FastSal "
                     "paper's eval.py post-processing to the network logits first (comparable with the paper).")
     parser.add_argument("--model", required=True,
-                        help="'default', 'default-keras', 'default-c', a .keras, .tflite or authors' .pth file, or a folder of "
-                             "precomputed maps (<id>.npy/.png/.jpg or <id>_saliency.<ext>)")
+                        help="'default', 'default-keras', 'default-c', a .keras, .tflite or authors' .pth file, or a "
+                             "folder of precomputed maps (<id>.npy/.png/.jpg or <id>_saliency.<ext>)")
     parser.add_argument("--dataset", required=True, help="dataset name (osie, eyecrowd, hamburg_cv2, rss2015, salicon, cat2000, folder, ...)")
     parser.add_argument("--data-dir", required=True, help="dataset root folder")
     parser.add_argument("--split", default=None,

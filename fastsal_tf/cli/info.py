@@ -9,8 +9,8 @@ from fastsal_tf.cli.arguments import parse_size
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("info", help="parameter counts and MACs of a variant, or describe a model file")
-    parser.add_argument("model", nargs="?", help="a shipped name (default, default-keras, default-c, default-int8), a .keras, "
-                        ".tflite or .pth file to describe (default: describe --variant)")
+    parser.add_argument("model", nargs="?", help="a shipped name (default, default-keras, default-c, default-int8), a "
+                        ".keras, .tflite or .pth file to describe (default: describe --variant)")
     parser.add_argument("--variant", choices=["A", "C"], default="A", help="FastSal variant (default A)")
     parser.add_argument("--size", default="192x256", help="input HxW, multiples of 32 (default 192x256)")
     parser.add_argument("--json", action="store_true", help="print JSON")

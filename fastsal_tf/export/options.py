@@ -37,8 +37,9 @@ class ExportOptions:
 
 
 def load_export_model(spec, size, normalization="imagenet"):
-    """The Keras model to export: a shipped name (its Keras model), a .keras file, or an authors' .pth imported at size
-    (height, width) with a logits head and the given in-model normalisation. ValueError naming the file."""
+    """The Keras model to export: a shipped name (the Keras model behind it), a .keras file, or an authors' .pth
+    imported at size (height, width) with a logits head and the given in-model normalisation. ValueError naming
+    the file."""
     from fastsal_tf.runtime.resolve import load_keras, resolve_keras
 
     try:
