@@ -20,7 +20,8 @@ __all__ = ["ImageError", "ModelNotFoundError", "SaliencyPredictor", "SaliencyWar
 def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, center_bias: float = 0.0,
                center_bias_sigma: float = 0.25, max_side: int | None = DEFAULT_MAX_SIDE,
                max_pixels: int | None = DEFAULT_MAX_PIXELS, input_size: tuple[int, int] | None = None,
-               num_threads: int | None = None, variant: str | None = None) -> SaliencyPredictor:
+               num_threads: int | None = None, variant: str | None = None,
+               backend: str = "auto") -> SaliencyPredictor:
     """Loads a FastSal model for prediction; the backend follows the file type.
 
     spec: "default" (the shipped FastSal-A as an fp32 LiteRT model, fastsal_tf/assets/fastsal_a_fp32.tflite: the
@@ -31,11 +32,14 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
       directory (fastsal_tf.runtime).
     input_size: (height, width), multiples of 32, for a .pth import or a .keras model with a flexible input
       (default 192x256); fixed-size models run at their own size.
-    num_threads: LiteRT threads per interpreter (default: all cores).
+    num_threads: LiteRT threads per interpreter, or OpenVINO threads (default: all cores).
+    backend: "auto" (LiteRT for .tflite, Keras for .keras / .pth), "litert", "openvino" (a .tflite run by
+      the optional OpenVINO package) or "keras" (fastsal_tf.runtime.resolve.runtime_for).
     The other options are the SaliencyPredictor settings (resize policy, blur, centre bias, size caps).
     Raises ModelNotFoundError (a FileNotFoundError) when the model is not there.
     """
-    backend, ref = load_backend(spec, input_size=input_size, num_threads=num_threads, variant=variant)
+    backend, ref = load_backend(spec, input_size=input_size, num_threads=num_threads, variant=variant,
+                                backend=backend)
     resample = "bilinear"
     if ref.kind in ("keras", "torch"):
         from fastsal_tf.models.fastsal import preprocessing_resample

@@ -7,6 +7,7 @@ import os
 import sys
 
 from fastsal_tf.cli.arguments import BLUR_HELP, MODEL_HELP, blur_sigma, non_negative_int, positive_int
+from fastsal_tf.runtime.resolve import BACKENDS
 
 DEFAULT_OUT = "saliency"
 
@@ -35,6 +36,10 @@ def add_parser(subparsers):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     parser.add_argument("--model", default="default", help=MODEL_HELP)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="runtime: auto (LiteRT for .tflite, Keras for .keras / .pth), litert, openvino (a "
+                             ".tflite with the optional openvino package: pip install 'fastsal-tf[openvino]') "
+                             "or keras (default: auto)")
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders of folder inputs")
     parser.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
                         help="stretch to the network input (paper, default) or letterbox (keep the aspect ratio)")
@@ -84,7 +89,7 @@ def run(args) -> int:
     predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
                            max_side=args.max_side, max_pixels=args.max_pixels,
                            input_size=parse_size(args.size) if args.size else None,
-                           num_threads=None)
+                           num_threads=None, backend=args.backend)
     print(f"fastsal predict: {len(items)} images -> {args.out}{os.sep} ({predictor.describe()}, resize "
           f"{args.resize})", file=sys.stderr)
     progress = Progress(len(items))

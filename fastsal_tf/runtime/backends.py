@@ -214,13 +214,7 @@ class LiteRTBackend(Backend):
     def _read_details(self, interpreter):
         inputs = interpreter.get_input_details()
         outputs = interpreter.get_output_details()
-        names = {d["index"]: d["name"] for d in outputs}
-        signatures = interpreter.get_signature_list()
-        if signatures:  # signature names ("prob", "logits", …) beat tensor names ("StatefulPartitionedCall:0")
-            key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
-            runner = interpreter.get_signature_runner(key)
-            for name, detail in runner.get_output_details().items():
-                names[detail["index"]] = name
+        names = output_names(interpreter)
         if len(inputs) != 1:
             raise ValueError(f"{self.path}: expected one image input, got {len(inputs)}")
         shape = [int(v) for v in inputs[0]["shape"]]
@@ -282,6 +276,18 @@ class LiteRTBackend(Backend):
     def describe(self) -> str:
         return (f"LiteRT {pathlib.Path(self.path).name}, input {self.input_hw[0]}x{self.input_hw[1]} "
                 f"{self.input_dtype.name}, output {self.output_name!r}")
+
+
+def output_names(interpreter) -> dict[int, str]:
+    """{output tensor index: name} of a LiteRT interpreter: its signature's output names ("prob", "logits", …)
+    where it has a signature, else the tensor names ("StatefulPartitionedCall:0")."""
+    names = {d["index"]: d["name"] for d in interpreter.get_output_details()}
+    signatures = interpreter.get_signature_list()
+    if signatures:
+        key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+        for name, detail in interpreter.get_signature_runner(key).get_output_details().items():
+            names[detail["index"]] = name
+    return names
 
 
 def _fastsal_metadata(path: str) -> dict | None:

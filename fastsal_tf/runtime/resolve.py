@@ -30,6 +30,11 @@ SHIPPED_MODELS = {
 KERAS_SOURCES = {"fastsal_a_fp32.tflite": "fastsal_a.keras", "fastsal_a_int8.tflite": "fastsal_a.keras"}
 MODEL_SUFFIXES = {".keras": "keras", ".tflite": "litert", ".pth": "torch", ".pt": "torch"}
 DEFAULT_INPUT_HW = (192, 256)
+# `--backend` choices; "auto" runs each kind of model file with the fastest runtime installed for it.
+BACKENDS = ("auto", "litert", "openvino", "keras")
+# Runtimes that can run each kind of model file, fastest first (benchmarks/speed_vs_reference.py on an x86
+# CPU: LiteRT beats OpenVINO on our int8 and fp32 exports, so "auto" never picks OpenVINO).
+RUNTIMES = {"litert": ("litert", "openvino"), "keras": ("keras",), "torch": ("keras",), "savedmodel": ("savedmodel",)}
 
 
 class ModelRef(NamedTuple):
@@ -152,17 +157,38 @@ def load_keras(ref: ModelRef, *, input_size: tuple[int, int] | None = None, vari
     return model
 
 
+def runtime_for(ref: ModelRef, backend: str = "auto") -> str:
+    """The runtime ("litert", "openvino", "keras", "savedmodel") that runs `ref` for a `backend` choice
+    (BACKENDS): "auto" gives the first of RUNTIMES[ref.kind]; ValueError naming the file when the asked
+    backend cannot run that kind of file."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    runtimes = RUNTIMES[ref.kind]
+    if backend == "auto":
+        return runtimes[0]
+    if backend not in runtimes:
+        runs = "a .tflite file (export one with `fastsal export`)" if backend in RUNTIMES["litert"] else \
+            "a .keras model or an authors' .pth checkpoint"
+        raise ValueError(f"{ref.path}: backend {backend!r} runs {runs}, not a {ref.kind} model")
+    return backend
+
+
 def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads: int | None = None,
                  variant: str | None = None, prefer: tuple[str, ...] = PREFER_PROB, wanted: str = "",
-                 role: str = "model", flexible_size: tuple[int, int] = DEFAULT_INPUT_HW):
+                 role: str = "model", flexible_size: tuple[int, int] = DEFAULT_INPUT_HW, backend: str = "auto"):
     """(Backend, ModelRef) for a spec (see resolve). input_size: the size to run at (a .pth import, a
     flexible-size model; a fixed-size model must match it); flexible_size: the size of a flexible-size
-    model when input_size is None. num_threads: LiteRT threads per interpreter. prefer / wanted / role:
-    which output to use (runtime.outputs.select_output)."""
+    model when input_size is None. num_threads: LiteRT / OpenVINO threads (per interpreter). prefer /
+    wanted / role: which output to use (runtime.outputs.select_output). backend: BACKENDS (runtime_for);
+    "openvino" needs the optional openvino package (MissingBackendError otherwise)."""
     from fastsal_tf.runtime import backends
 
     ref = resolve(spec)
     choice = {"prefer": prefer, "wanted": wanted, "role": role}
+    if runtime_for(ref, backend) == "openvino":
+        from fastsal_tf.runtime.openvino import OpenVINOBackend
+
+        return OpenVINOBackend(ref.path, num_threads, **choice), ref
     if ref.kind == "litert":
         if input_size is not None:
             raise ValueError(f"{ref.path}: a .tflite model has a fixed input size; input_size does not apply")
