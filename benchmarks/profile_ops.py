@@ -1,11 +1,12 @@
 """Per-op cost of a .tflite on LiteRT (XNNPACK) by timing graph prefixes: the model cut after op k (its
 output the last op's result) is timed for every k, interleaved; op k's cost is prefix(k) − prefix(k − 1).
 
-Usage: python benchmarks/profile_ops.py MODEL.tflite [--threads 2] [--rounds 15] [--top 15] [--json]
+Usage: python benchmarks/profile_ops.py MODEL.tflite [--threads 2] [--rounds 15] [--top 15] [--cpu-time] [--json]
 
 Prints the ops by cost (median of the differences over rounds, ms) and the cost summed per op type. The
 differences are noisy for ops under ~0.05 ms; the per-type sums are the useful numbers. Slow: one
-interpreter per op (the A int8 model has 112 ops).
+interpreter per op (the A int8 model has 112 ops). On a busy machine, `--threads 1 --cpu-time` (this
+process's CPU time instead of wall time) is far less noisy than wall-clock timing.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def prefix_models(model_bytes: bytes) -> tuple[list[bytes], list[str], list[str]
     return prefixes, kinds, names
 
 
-def time_prefixes(prefixes: list[bytes], threads: int, rounds: int, runs: int = 5) -> np.ndarray:
-    """(rounds, len(prefixes)) median-of-`runs` latency in ms of each prefix per round, rounds interleaved."""
+def time_prefixes(prefixes: list[bytes], threads: int, rounds: int, runs: int = 5,
+                  clock=time.perf_counter) -> np.ndarray:
+    """(rounds, len(prefixes)) median-of-`runs` time in ms (of `clock`) of each prefix per round, rounds
+    interleaved."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreters = []
@@ -64,9 +67,9 @@ def time_prefixes(prefixes: list[bytes], threads: int, rounds: int, runs: int = 
         for column, interpreter in enumerate(interpreters):
             times = []
             for _ in range(runs):
-                start = time.perf_counter()
+                start = clock()
                 interpreter.invoke()
-                times.append(time.perf_counter() - start)
+                times.append(clock() - start)
             table[round_index, column] = 1000.0 * float(np.median(times))
     return table
 
@@ -77,6 +80,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--top", type=int, default=15, help="ops listed by cost")
+    parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time (use with "
+                        "--threads 1 on a busy machine)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     args = parser.parse_args()
     try:
@@ -85,20 +90,21 @@ def main() -> int:
         print(f"profile_ops: cannot read {args.model}: {error.strerror}", file=sys.stderr)
         return 2
     prefixes, kinds, names = prefix_models(data)
-    table = time_prefixes(prefixes, args.threads, args.rounds)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    table = time_prefixes(prefixes, args.threads, args.rounds, clock=clock)
     costs = np.median(np.diff(np.concatenate([np.zeros((args.rounds, 1)), table], axis=1), axis=1), axis=0)
     total = float(np.median(table[:, -1]))
     by_type: dict[str, float] = {}
     for kind, cost in zip(kinds, costs):
         by_type[kind] = by_type.get(kind, 0.0) + float(cost)
     if args.json:
-        print(json.dumps({"model": args.model, "threads": args.threads, "total_ms": total,
+        print(json.dumps({"model": args.model, "threads": args.threads, "cpu_time": args.cpu_time, "total_ms": total,
                           "load_average": os.getloadavg(), "by_type_ms": by_type,
                           "ops": [{"index": i, "type": k, "output": n, "ms": float(c)}
                                   for i, (k, n, c) in enumerate(zip(kinds, names, costs))]}, indent=1))
         return 0
     print(f"{args.model}: {len(kinds)} ops, whole graph {total:.2f} ms (median of {args.rounds} rounds, "
-          f"{args.threads} threads); load average {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+          f"{args.threads} threads, {'CPU' if args.cpu_time else 'wall'} time); load average {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("by op type (ms):")
     for kind, cost in sorted(by_type.items(), key=lambda item: -item[1]):
         print(f"  {kind:<20} {cost:7.3f}  ({kinds.count(kind)} ops)")

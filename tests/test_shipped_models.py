@@ -61,6 +61,27 @@ def test_default_litert_model_is_its_keras_model(maps, shared_dir):
     np.testing.assert_allclose(maps["default"], maps["default-keras"], rtol=0, atol=1e-4 * maps["default-keras"].max())
 
 
+def test_shipped_int8_is_the_export_its_parity_report_describes():
+    """The int8 file is the one its parity report was written for (bounds enforced, all passed), and it
+    was exported with the head in front of the last pixel shuffle (no full-resolution 2 → 1 conv)."""
+    import json
+
+    from fastsal_tf.export.flatbuffer import read_model
+
+    model_path = ROOT / "fastsal_tf" / "assets" / "fastsal_a_int8.tflite"
+    data = model_path.read_bytes()
+    report = json.loads(model_path.with_name("fastsal_a_int8.parity.json").read_text())
+    assert report["sha256"] == hashlib.sha256(data).hexdigest() and report["size_bytes"] == len(data)
+    assert report["enforced"] and report["passed"] and report["mode"] == "int8" and report["num_images"] == 100
+    for output in report["outputs"].values():
+        assert output["cc_mean"] >= 0.99 and output["cc_min"] >= 0.98
+    graph = read_model(data).subgraphs[0]
+    full_resolution_convs = [op for op in graph.operators
+                             if len(op.inputs) == 3 and list(graph.tensors[op.outputs[0]].shape) == [1, 192, 256, 1]
+                             and len(graph.tensors[op.inputs[1]].shape) == 4]
+    assert not full_resolution_convs
+
+
 def test_a_and_c_agree_on_where_people_look(maps):
     assert cc(maps["default"], maps["default-c"]) > 0.8
 
