@@ -29,20 +29,31 @@ def fold_head_into_shuffle(model, max_channels: int = MAX_FOLD_CHANNELS):
 
     from fastsal_tf.models.layers import PixelShuffle
 
-    conv = model.output._keras_history.operation
+    conv, shuffled = _producer(model.output)
     if not isinstance(conv, keras.layers.Conv2D) or not _foldable(conv):
         return model
-    shuffle = conv.input._keras_history.operation
-    if not isinstance(shuffle, PixelShuffle) or conv.input.shape[-1] > max_channels:
+    shuffle, features = _producer(shuffled)
+    if not isinstance(shuffle, PixelShuffle) or shuffled.shape[-1] > max_channels:
         return model
     kernel, bias = (np.asarray(w) for w in conv.get_weights()) if conv.use_bias else (conv.get_weights()[0], None)
-    sub_kernel = subpixel_kernel(np.asarray(kernel), source_positions(shuffle, shuffle.input.shape[-1]))
+    sub_kernel = subpixel_kernel(np.asarray(kernel), source_positions(shuffle, features.shape[-1]))
     block = shuffle.block_size
     folded = keras.layers.Conv2D(sub_kernel.shape[-1], sub_kernel.shape[0], padding="same", use_bias=conv.use_bias,
                                  dtype=conv.dtype_policy, name=f"{conv.name}_subpixel")
-    outputs = PixelShuffle(block, "DCR", name=f"{conv.name}_shuffle")(folded(shuffle.input))
+    outputs = PixelShuffle(block, "DCR", name=f"{conv.name}_shuffle")(folded(features))
     folded.set_weights([sub_kernel] + ([np.tile(bias, block * block)] if conv.use_bias else []))
     return keras.Model(model.inputs, outputs, name=model.name)
+
+
+def _producer(tensor):
+    """(layer, its single input tensor) of the node of `tensor`'s graph that made it; (None, None) for a
+    model input or a layer with several inputs. Read from the node rather than `layer.input`, which is the
+    layer's first call (another graph when a clone shares the layer)."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None, None
+    inputs = history.operation._inbound_nodes[history.node_index].input_tensors
+    return (history.operation, inputs[0]) if len(inputs) == 1 else (None, None)
 
 
 def _foldable(conv) -> bool:
