@@ -55,7 +55,8 @@ def test_cli_refuses_a_backend_for_the_wrong_file(tiny_keras, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def fp32_export(tmp_path_factory):
-    """A random FastSal-A at 64x64 exported fp32 (outputs map, prob)."""
+    """A random FastSal-A at 64x64 exported fp32 (outputs map, prob); skips without openvino."""
+    pytest.importorskip("openvino")
     from fastsal_tf.export.litert import export_tflite
     from fastsal_tf.models import build_fastsal
 
@@ -70,7 +71,6 @@ def frames(count=3):
 
 @pytest.mark.parametrize("wanted", ["probability_map", "saliency_map"])
 def test_openvino_f32_matches_litert_on_a_float_export(fp32_export, wanted):
-    pytest.importorskip("openvino")
     reference, _ = load_backend(fp32_export, backend="litert", wanted=wanted)
     backend, _ = load_backend(fp32_export, backend="openvino", wanted=wanted)
     assert backend.kind == "openvino" and backend.input_hw == HW and backend.output_name == wanted
@@ -92,7 +92,6 @@ def test_openvino_runs_an_int8_model_close_to_litert(stub_int8):
 
 
 def test_openvino_predictor_through_the_api(fp32_export):
-    pytest.importorskip("openvino")
     from fastsal_tf.api import load_model
 
     predictor = load_model(fp32_export, backend="openvino")

@@ -30,10 +30,11 @@ SHIPPED_MODELS = {
 KERAS_SOURCES = {"fastsal_a_fp32.tflite": "fastsal_a.keras", "fastsal_a_int8.tflite": "fastsal_a.keras"}
 MODEL_SUFFIXES = {".keras": "keras", ".tflite": "litert", ".pth": "torch", ".pt": "torch"}
 DEFAULT_INPUT_HW = (192, 256)
-# `--backend` choices; "auto" runs each kind of model file with the fastest runtime installed for it.
+# `--backend` choices; "auto" runs each kind of model file with the first runtime of RUNTIMES.
 BACKENDS = ("auto", "litert", "openvino", "keras")
-# Runtimes that can run each kind of model file, fastest first (benchmarks/speed_vs_reference.py on an x86
-# CPU: LiteRT beats OpenVINO on our int8 and fp32 exports, so "auto" never picks OpenVINO).
+# Runtimes that can run each kind of model file, the one "auto" picks first. LiteRT leads for .tflite: it is
+# the reference, and OpenVINO was not reliably faster on our exports (benchmarks/speed_vs_reference.py,
+# BUILD.md §5); reorder here if an idle run shows otherwise.
 RUNTIMES = {"litert": ("litert", "openvino"), "keras": ("keras",), "torch": ("keras",), "savedmodel": ("savedmodel",)}
 
 
