@@ -15,7 +15,8 @@ Contestants, batch 1 at 192x256, `--threads` threads each:
 Rounds are interleaved (each round runs every contestant `--runs` times, in a rotated order). Prints the
 median per call, the p10–p90 spread, the ratios to the reference of the same variant and the issue's goals;
 `--json` prints one JSON object instead. Says when the machine was not idle: the 1-minute load average
-before timing and the CPU time other processes took during it (from /proc/stat).
+when the script started (before its own exports) and the CPU time other processes took while it timed
+(from /proc/stat).
 """
 
 from __future__ import annotations
@@ -171,12 +172,12 @@ def _cpu_busy_seconds() -> float | None:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def time_rounds(contestants: list[Contestant], rounds: int, runs: int) -> dict:
-    """Interleaved rounds; fills each contestant's times_ms. Returns what the machine did meanwhile."""
+def time_rounds(contestants: list[Contestant], rounds: int, runs: int, load_before: tuple) -> dict:
+    """Interleaved rounds; fills each contestant's times_ms. Returns what the machine did meanwhile.
+    load_before: the load average when the script started (before its own exports and loading)."""
     for contestant in contestants:  # warm-up
         for _ in range(3):
             contestant.call()
-    load_before = os.getloadavg()
     busy, own, wall = _cpu_busy_seconds(), sum(os.times()[:2]), time.perf_counter()
     for round_index in range(rounds):
         shift = round_index % len(contestants)
@@ -237,6 +238,7 @@ def main() -> int:
     except ImportError as error:
         print(f"speed_vs_reference: {error.name} is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
+    load_before = os.getloadavg()
     frame = np.random.default_rng(0).integers(0, 256, (*INPUT_HW, 3), dtype=np.uint8)
     try:
         contestants = reference_contestants(args.reference_dir, args.threads, frame)
@@ -244,7 +246,7 @@ def main() -> int:
         print(f"speed_vs_reference: {error}", file=sys.stderr)
         return 2
     contestants += our_contestants(args.work, args.threads, frame)
-    machine = time_rounds(contestants, args.rounds, args.runs)
+    machine = time_rounds(contestants, args.rounds, args.runs, load_before)
     rows = summarise(contestants)
     report = {"threads": args.threads, "rounds": args.rounds, "runs": args.runs, "input": list(INPUT_HW),
               "batch": 1, "cpu": _cpu_name(), "machine": machine, "results": rows, "goals": goals(rows)}
@@ -282,7 +284,7 @@ def print_report(report: dict) -> None:
     other = machine["other_processes_cores"]
     load = ", ".join(f"{v:.2f}" for v in machine["load_average_before"])
     state = "idle" if machine["idle"] else "NOT idle: timings are indicative only"
-    print(f"machine {state} (load average before {load}; other processes used "
+    print(f"machine {state} (load average at the start {load}; other processes used "
           f"{'unknown' if other is None else f'{other:.2f}'} cores on average while timing)")
 
 
