@@ -88,11 +88,11 @@ def reference_contestants(reference_dir: pathlib.Path, threads: int, frame: np.n
 # ------------------------------------------------------------------------------------------------ ours
 
 def _export_cached(work: pathlib.Path, spec: str, mode: str) -> pathlib.Path:
-    """An export of a shipped Keras model (outputs map, prob) with the current export code, cached by the
-    model file and the export code's hash."""
-    from fastsal_tf.runtime.resolve import resolve
+    """An export of a shipped model's Keras source (outputs map, prob) with the current export code, cached by
+    the Keras file and the export code's hash."""
+    from fastsal_tf.runtime.resolve import resolve_keras
 
-    ref = resolve(spec)
+    ref = resolve_keras(spec)
     digest = hashlib.sha256(ref.path.read_bytes())
     for source in sorted((ROOT / "fastsal_tf" / "export").glob("*.py")):
         digest.update(source.read_bytes())
