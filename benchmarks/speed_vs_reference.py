@@ -273,10 +273,11 @@ def print_report(report: dict) -> None:
           f"interleaved rounds x {report['runs']} calls; {report['cpu']}")
     references = {row["variant"]: row["median_ms"] for row in report["results"]
                   if row["name"].endswith("ONNX Runtime")}
-    print(f"{'':44} {'median ms':>9} {'p10-p90 ms':>15} {'ORT / this':>10}")
+    width = max(len(row["name"]) for row in report["results"])
+    print(f"{'':{width}} {'median ms':>9} {'p10-p90 ms':>15} {'ORT / this':>10}")
     for row in report["results"]:
         ratio = references.get(row["variant"], float("nan")) / row["median_ms"]
-        print(f"{row['name']:44} {row['median_ms']:9.2f} {row['p10_ms']:7.2f}-{row['p90_ms']:<7.2f} {ratio:10.2f}")
+        print(f"{row['name']:{width}} {row['median_ms']:9.2f} {row['p10_ms']:7.2f}-{row['p90_ms']:<7.2f} {ratio:10.2f}")
     print("goals (reference median / ours):")
     for goal in report["goals"]:
         print(f"  {goal['ours']} vs {goal['reference']}: {goal['ratio']:.2f}x (goal >= {goal['goal']}x: "
