@@ -1,0 +1,44 @@
+"""benchmarks/speed_vs_reference.py without the runtimes: interleaved timing, summaries and the goal ratios
+on stand-in contestants."""
+
+import importlib.util
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("speed_vs_reference", ROOT / "benchmarks" / "speed_vs_reference.py")
+speed = importlib.util.module_from_spec(_spec)
+sys.modules["speed_vs_reference"] = speed  # dataclasses look their module up
+_spec.loader.exec_module(speed)
+
+
+def test_rounds_are_interleaved_and_every_call_is_timed():
+    order = []
+    contestants = [speed.Contestant(name, "A", lambda n=name: order.append(n)) for name in "xyz"]
+    machine = speed.time_rounds(contestants, rounds=3, runs=2, load_before=(0.0, 0.0, 0.0))
+    timed = order[9:]  # after 3 warm-up calls each
+    assert timed == list("xxyyzz" "yyzzxx" "zzxxyy")  # each round starts one contestant later
+    assert all(len(c.times_ms) == 6 and min(c.times_ms) >= 0 for c in contestants)
+    assert machine["timing_seconds"] > 0 and set(machine) >= {"idle", "other_processes_cores"}
+
+
+def test_busy_start_is_reported_as_not_idle():
+    contestant = speed.Contestant("x", "A", lambda: None)
+    assert not speed.time_rounds([contestant], rounds=1, runs=1, load_before=(3.0, 3.0, 3.0))["idle"]
+
+
+def row(name, variant, median, accurate=False):
+    return {"name": name, "variant": variant, "fp32_accurate": accurate, "median_ms": median}
+
+
+def test_goal_ratios_are_reference_over_ours():
+    rows = [row("authors A ONNX Runtime", "A", 14.0), row("authors A OpenVINO default", "A", 6.0),
+            row("authors A OpenVINO f32", "A", 9.0, True), row("authors C ONNX Runtime", "C", 140.0),
+            row("A int8 LiteRT (predict)", "A", 3.5), row("A fp32 LiteRT (predict)", "A", 10.0, True),
+            row("A fp32 Keras (predict)", "A", 30.0, True), row("C int8 LiteRT (predict)", "C", 20.0)]
+    goals = {(g["ours"], g["reference"]): (g["ratio"], g["met"]) for g in speed.goals(rows)}
+    assert goals[("A int8 LiteRT (predict)", "authors A ONNX Runtime")] == (4.0, True)
+    ratio, met = goals[("A int8 LiteRT (predict)", "authors A OpenVINO default")]
+    assert abs(ratio - 6.0 / 3.5) < 1e-12 and met
+    assert goals[("A fp32 LiteRT (predict)", "authors A OpenVINO f32")] == (0.9, False)  # the faster fp32 of ours
+    assert goals[("C int8 LiteRT (predict)", "authors C ONNX Runtime")] == (7.0, False)
