@@ -72,9 +72,12 @@ def _members(model: str) -> tuple[list[str], bool]:
 
 
 def _stamp(model: str) -> dict:
+    from fastsal_tf.runtime.resolve import ASSETS_DIR, SHIPPED_MODELS
+
     stamps = []
     for member in _members(model)[0]:
-        path = pathlib.Path(member)
+        shipped = SHIPPED_MODELS.get(member.lower())
+        path = ASSETS_DIR / shipped if shipped else pathlib.Path(member)
         if path.is_file():
             stat = path.stat()
             stamps.append({"model": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns})

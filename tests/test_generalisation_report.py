@@ -89,3 +89,15 @@ def test_flip_ensemble_of_one_model_is_the_mean_of_its_plain_and_mirrored_maps(t
                                rtol=1e-6, atol=1e-12)
     assert generalisation.evaluation_dir(tmp_path, "EyeCrowd", "flip:default+default-c", None).name.startswith(
         "default+default-c_flip_")
+
+
+def test_shipped_names_are_stamped_by_their_file_so_a_new_asset_is_evaluated_again():
+    from fastsal_tf.runtime.resolve import ASSETS_DIR, SHIPPED_MODELS
+
+    stamp = generalisation._stamp("flip:default+default-c")
+    files = [ASSETS_DIR / SHIPPED_MODELS["default"], ASSETS_DIR / SHIPPED_MODELS["default-c"]]
+    assert [m["model"] for m in stamp["members"]] == [str(f.resolve()) for f in files]
+    assert [m["bytes"] for m in stamp["members"]] == [f.stat().st_size for f in files]
+    # the same file under two names shares one evaluation
+    assert (generalisation.evaluation_dir(pathlib.Path("o"), "EyeCrowd", "default", None).name.split("_")[-1]
+            == generalisation.evaluation_dir(pathlib.Path("o"), "EyeCrowd", "default-a", None).name.split("_")[-1])
