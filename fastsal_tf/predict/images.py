@@ -3,8 +3,9 @@
 - EXIF orientation is applied (`ImageOps.exif_transpose`): maps and overlays have the displayed size.
 - Every mode becomes 8-bit RGB: grayscale, palette, CMYK, YCbCr; 16-bit and 32-bit integer images are
   scaled to 8 bits (65535 → 255); float images and arrays whose values all lie in [0, 1] are 0–1 images
-  (scaled by 255), other floats are 0–255 (`float_to_255`); transparent images (RGBA, LA, palette or
-  colour-key transparency) are composited over white.
+  (scaled by 255), other floats are 0–255 (`float_to_255`); a float image holding NaN or infinite values
+  is refused (ImageError naming it: no colour can be guessed for them); transparent images (RGBA, LA,
+  palette or colour-key transparency) are composited over white.
 - Bounded decode: JPEGs are decoded at a reduced scale (libjpeg DCT scaling, 1/2, 1/4 or 1/8, PIL
   `draft()`) to the smallest size that is still at least the size needed — the network input, or the
   output size when an overlay is drawn — so a 20000×20000 JPEG costs a 2500×2500 decode. Other formats can
@@ -61,16 +62,23 @@ def output_size(original_hw: tuple[int, int], max_side: int | None) -> tuple[int
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
 
 
-def float_to_255(values: np.ndarray) -> np.ndarray:
+def float_to_255(values: np.ndarray, name: str = "<image>") -> np.ndarray:
     """Float pixel values → float32 on the 0–255 scale: an image whose values all lie in [0, 1] is taken as a
-    0–1 image and scaled by 255, any other as 0–255 already; NaN becomes 0."""
-    values = np.nan_to_num(np.asarray(values, dtype=np.float32))
+    0–1 image and scaled by 255, any other as 0–255 already. ImageError naming the image (`name`) when a
+    value is NaN or infinite."""
+    values = np.asarray(values, dtype=np.float32)
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = values.size - int(np.count_nonzero(finite))
+        raise ImageError(name, f"{bad} of {values.size} float pixel values are NaN or infinite (no "
+                               f"brightness can be read from them)")
     return values * np.float32(255) if values.size and values.min() >= 0 and values.max() <= 1.0 else values
 
 
-def _from_array(array: np.ndarray) -> Image.Image:
+def _from_array(array: np.ndarray, name: str = "<array>") -> Image.Image:
     """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, uint8 / uint16 / integer / float → PIL image. Floats
-    follow float_to_255: values all in [0, 1] are a 0–1 image (scaled by 255), others are 0–255."""
+    follow float_to_255: values all in [0, 1] are a 0–1 image (scaled by 255), others are 0–255; NaN or
+    infinite values raise ImageError naming the array (`name`)."""
     array = np.asarray(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
@@ -84,20 +92,21 @@ def _from_array(array: np.ndarray) -> Image.Image:
         if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
             raise ValueError(f"unsupported image array dtype {array.dtype}")
         if np.issubdtype(array.dtype, np.floating):
-            array = float_to_255(array)
+            array = float_to_255(array, name)
         array = np.clip(array.astype(np.float32), 0, 255).round().astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(array))  # mode L, RGB or RGBA from the shape
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode → 8-bit RGB (see the module docstring)."""
+def to_rgb(image: Image.Image, name: str = "<image>") -> Image.Image:
+    """Any PIL mode → 8-bit RGB (see the module docstring); ImageError naming the image (`name`) for a float
+    image with NaN or infinite values."""
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:
         return image
     if mode in _16_BIT_MODES or mode in ("I", "F"):
         values = np.asarray(image)
         if mode == "F":
-            values = float_to_255(values)
+            values = float_to_255(values, name)
         elif mode == "I" and values.size and values.max() <= 255:
             pass  # 8-bit data stored as 32-bit integers
         else:
@@ -157,14 +166,17 @@ def decode(source, needed_hw=None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     Raises ImageError naming the image when it cannot be used.
     """
     if isinstance(source, np.ndarray):
-        image = _from_array(source)
-        return to_rgb(image), (image.height, image.width), 1
+        name = name or "<array>"
+        image = _from_array(source, name)
+        return to_rgb(image, name), (image.height, image.width), 1
     if isinstance(source, Image.Image):
         name = name or getattr(source, "filename", "") or "<image>"
         try:
             source.load()  # a lazily opened file decodes here: truncation and corruption show now
             image = ImageOps.exif_transpose(source) if _orientation(source) != 1 else source
-            return to_rgb(image), (image.height, image.width), getattr(source, "n_frames", 1)
+            return to_rgb(image, name), (image.height, image.width), getattr(source, "n_frames", 1)
+        except ImageError:
+            raise
         except (OSError, SyntaxError, ValueError, EOFError) as error:
             raise ImageError(name, f"unreadable or corrupt image ({error})") from None
     path = os.fspath(source)
@@ -215,7 +227,7 @@ def _decode_opened(image, needed_hw, max_pixels, name):
     swap = orientation in _TRANSPOSING
     original_hw = (stored_w, stored_h) if swap else (stored_h, stored_w)
     upright = ImageOps.exif_transpose(image) if orientation != 1 else image
-    return to_rgb(upright), original_hw
+    return to_rgb(upright, name), original_hw
 
 
 def prepare_image(source, net_hw: tuple[int, int], policy: str = "stretch", *, display: bool = False,
