@@ -45,7 +45,9 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    from fastsal_tf.predict.crop_files import written_by_crop
     from fastsal_tf.predict.decision_job import CropStep, crop_paths
+    from fastsal_tf.predict.runner import written_by_predict
 
     if args.out is not None:
         check_out_folder(args.out)
@@ -59,7 +61,8 @@ def run(args) -> int:
                                      f"input image; choose another --out folder")
 
     step = CropStep(args.aspect, args.scale, write_files=args.out is not None)
-    status, results = run_job(args, "crop", step, args.out or ".", check_items if args.out is not None else None)
+    status, results = run_job(args, "crop", step, args.out or ".", check_items if args.out is not None else None,
+                              is_output=lambda path: written_by_predict(path) or written_by_crop(path))
     if args.json:
         print_json(results)
         return status

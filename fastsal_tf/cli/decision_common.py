@@ -20,16 +20,18 @@ def add_common_arguments(parser) -> None:
     parser.set_defaults(lazy_tensorflow=True)  # a LiteRT model runs without TensorFlow
 
 
-def run_job(args, command: str, step, out_dir: str = ".", check_items=None):
+def run_job(args, command: str, step, out_dir: str = ".", check_items=None, is_output=None):
     """Runs step (see fastsal_tf.predict.decision_job) on the inputs. Returns (exit status, the results in
     input order). Failed images are reported on stderr by name; the status is 1 when any failed.
-    check_items(items) may raise ValueError before anything runs (e.g. an output would replace an input)."""
+    check_items(items) may raise ValueError before anything runs (e.g. an output would replace an input);
+    is_output(path): files of folder inputs the command wrote itself, left out (runner.collect_inputs)."""
     from fastsal_tf.api import load_model
     from fastsal_tf.common.console import Progress
     from fastsal_tf.predict import runner
 
     name = f"fastsal {command}"
-    items, missing = runner.collect_inputs(args.paths, out_dir, args.recursive, kinds=())
+    items, missing = runner.collect_inputs(args.paths, out_dir, args.recursive, kinds=(),
+                                           is_output=is_output or runner.written_by_predict)
     if check_items is not None:
         check_items(items)
     summary = runner.start_summary(items, missing, name)

@@ -4,6 +4,8 @@ The crop is cut from the full-size, upright (EXIF orientation applied) image:
 - JPEG sources give JPEG crops re-encoded with the source's own quantisation tables and chroma subsampling
   (the quality it was saved at), with its ICC profile and its EXIF (orientation reset to upright).
 - Other formats give lossless PNG crops (alpha kept; modes PNG cannot hold become RGB).
+- Every crop carries CROP_MARK (the JPEG comment, or the PNG "Software" text), so that `fastsal crop DIR
+  --out DIR` run again does not take its own crops as inputs (written_by_crop).
 Every crop is encoded in memory first (encode_crops); the caller writes them all or none
 (fastsal_tf.common.files.write_all_atomic): a failed image leaves nothing.
 """
@@ -13,12 +15,26 @@ from __future__ import annotations
 import io
 import os
 
-from PIL import Image, ImageOps, JpegImagePlugin
+from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from fastsal_tf.predict.errors import ImageError
 from fastsal_tf.predict.images import DEFAULT_MAX_PIXELS
 
 PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
+CROP_MARK = "fastsal crop"
+
+
+def written_by_crop(path: str | os.PathLike) -> bool:
+    """Whether path is a crop `fastsal crop --out` wrote: a <stem>_crop_<W>x<H>.jpg / .png carrying
+    CROP_MARK. False for any other or an unreadable file."""
+    name = os.path.basename(path)
+    if "_crop_" not in name or not name.lower().endswith((".jpg", ".png")):
+        return False
+    try:
+        with Image.open(path) as image:
+            return image.info.get("comment") == CROP_MARK.encode() or image.info.get("Software") == CROP_MARK
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return False
 
 
 def crop_suffix(source: str | os.PathLike) -> str:
@@ -37,19 +53,21 @@ def encode_crops(source: str | os.PathLike, boxes, max_pixels: int | None = DEFA
                 raise ImageError(name, f"too large to cut crops from at full size ({image.width}x{image.height} "
                                        f"is above the limit of {max_pixels:,} pixels)")
             jpeg = image.format == "JPEG"
-            options = {}
+            upright = ImageOps.exif_transpose(image)
             if jpeg:
-                options = {"qtables": image.quantization, "icc_profile": image.info.get("icc_profile")}
+                options = {"qtables": image.quantization, "icc_profile": image.info.get("icc_profile"),
+                           "comment": CROP_MARK.encode()}
                 sampling = JpegImagePlugin.get_sampling(image)
                 if sampling >= 0:
                     options["subsampling"] = sampling
-            upright = ImageOps.exif_transpose(image)
-            if jpeg:
                 exif = upright.getexif()
                 if len(exif):
                     options["exif"] = exif
-            elif upright.mode not in PNG_MODES:
-                upright = upright.convert("RGBA" if "A" in upright.mode else "RGB")
+            else:
+                options = {"pnginfo": PngImagePlugin.PngInfo()}
+                options["pnginfo"].add_text("Software", CROP_MARK)
+                if upright.mode not in PNG_MODES:
+                    upright = upright.convert("RGBA" if "A" in upright.mode else "RGB")
             encoded = []
             for box in boxes:
                 buffer = io.BytesIO()

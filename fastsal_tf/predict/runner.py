@@ -106,9 +106,11 @@ def written_by_predict(path: pathlib.Path) -> bool:
     return postprocess.png_text(path).get(PREDICT_MARK[0]) == PREDICT_MARK[1]
 
 
-def _folder_images(folder: pathlib.Path, recursive: bool, skip: pathlib.Path | None) -> list[pathlib.Path]:
-    """Image files in folder (sorted; all depths when recursive), leaving out hidden files and the folder
-    `skip` (the output folder) unless it is `folder` itself."""
+def _folder_images(folder: pathlib.Path, recursive: bool, skip: pathlib.Path | None,
+                   is_output=written_by_predict) -> list[pathlib.Path]:
+    """Image files in folder (sorted; all depths when recursive), leaving out hidden files, the files
+    is_output(path) says the command wrote, and the folder `skip` (the output folder) unless it is `folder`
+    itself."""
     if skip is not None and folder.resolve() == skip:
         skip = None
     found = []
@@ -118,16 +120,17 @@ def _folder_images(folder: pathlib.Path, recursive: bool, skip: pathlib.Path | N
         for name in sorted(files):
             path = pathlib.Path(root, name)
             if (not name.startswith(".") and path.suffix.lower() in PREDICT_SUFFIXES and path.is_file()
-                    and not _inside(path, skip) and not written_by_predict(path)):
+                    and not _inside(path, skip) and not is_output(path)):
                 found.append(path)
     return found
 
 
-def collect_inputs(paths, out_dir, recursive: bool = False,
-                   kinds=("saliency", "overlay")) -> tuple[list[Item], list[tuple[str, str]]]:
+def collect_inputs(paths, out_dir, recursive: bool = False, kinds=("saliency", "overlay"),
+                   is_output=written_by_predict) -> tuple[list[Item], list[tuple[str, str]]]:
     """Expands the command's PATH arguments into Items (sorted per argument, duplicates dropped) and the
-    arguments that matched nothing, as (name, reason). Raises ValueError when an output would replace an
-    input file."""
+    arguments that matched nothing, as (name, reason). Files in folders and glob matches that
+    is_output(path) marks as the command's own outputs (default: `fastsal predict`'s) are left out; files
+    named one by one are kept. Raises ValueError when an output of `kinds` would replace an input file."""
     out_dir = pathlib.Path(out_dir)
     skip = out_dir.resolve()
     sources: list[tuple[pathlib.Path, pathlib.Path]] = []  # (file, output path relative to out_dir, no suffix)
@@ -135,7 +138,7 @@ def collect_inputs(paths, out_dir, recursive: bool = False,
     for text in map(os.fspath, paths):
         path = pathlib.Path(text)
         if path.is_dir():
-            for file in _folder_images(path, recursive, skip):
+            for file in _folder_images(path, recursive, skip, is_output):
                 rel = file.relative_to(path)
                 sources.append((file, rel.parent / rel.stem))
         elif path.exists() or not _has_magic(text):
@@ -149,8 +152,8 @@ def collect_inputs(paths, out_dir, recursive: bool = False,
             files = []
             for match in map(pathlib.Path, matches):
                 if match.is_dir():
-                    files += [(f, pathlib.Path(f.stem)) for f in _folder_images(match, recursive, skip)]
-                elif (match.parent.resolve() == skip or not _inside(match, skip)) and not written_by_predict(match):
+                    files += [(f, pathlib.Path(f.stem)) for f in _folder_images(match, recursive, skip, is_output)]
+                elif (match.parent.resolve() == skip or not _inside(match, skip)) and not is_output(match):
                     files.append((match, pathlib.Path(match.stem)))
             if not files:
                 missing.append((text, "no files match this pattern"))
