@@ -17,6 +17,17 @@ def parse_size(text, flag="--size"):
     return height, width
 
 
+def input_size(text):
+    """--size: "HxW" → (H, W), the network input: positive multiples of 32."""
+    try:
+        height, width = parse_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must look like 192x256, got {text!r}") from None
+    if height < 1 or width < 1 or height % 32 or width % 32:
+        raise argparse.ArgumentTypeError(f"height and width must be positive multiples of 32, got {text}")
+    return height, width
+
+
 def _number(text, kind):
     try:
         return kind(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from fastsal_tf.cli.arguments import BLUR_HELP, blur_sigma, positive_float, positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, blur_sigma, input_size, positive_float, positive_int
 
 
 def add_parser(subparsers):
@@ -33,21 +33,21 @@ def add_parser(subparsers):
                         help="split whose mean density is the center bias; 'none' for a centred Gaussian "
                              "(default auto: train when the dataset has it)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random negatives and jitter (default 0)")
-    parser.add_argument("--size", default=None, metavar="HxW", help="network input for a .pth import (default 192x256)")
+    parser.add_argument("--size", type=input_size, default=None, metavar="HxW",
+                        help="network input for a .pth import (default 192x256)")
     parser.add_argument("--blur", type=blur_sigma, default=0.0, metavar="SIGMA",
                         help=f"{BLUR_HELP}; a model under protocol mit only, as `fastsal predict --blur`")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from fastsal_tf.cli.arguments import parse_size
     from fastsal_tf.common.console import Progress
     from fastsal_tf.evaluation import markdown_table, run_evaluation, write_reports
 
     report = run_evaluation(args.model, args.dataset, args.data_dir, split=args.split, protocol=args.protocol,
                             sigma_px=args.sigma, limit=args.limit, baseline_split=args.baseline_split,
                             split_file=args.split_file, seed=args.seed,
-                            input_size=parse_size(args.size) if args.size else None, blur=args.blur,
+                            input_size=args.size, blur=args.blur,
                             progress=Progress())
     paths = write_reports(report, args.out)
     print(markdown_table(report))

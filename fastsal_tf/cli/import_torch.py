@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pathlib
 
+from fastsal_tf.cli.arguments import input_size
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("import-torch", help="convert an authors' .pth checkpoint to a .keras model")
@@ -11,12 +13,12 @@ def add_parser(subparsers):
     parser.add_argument("--variant", choices=["A", "C", "pretrain"], help="checked against the keys "
                         "(default: detected from them)")
     parser.add_argument("--out", required=True, help="output .keras file")
-    parser.add_argument("--size", default="192x256", help="input HxW of the built model (default 192x256)")
+    parser.add_argument("--size", type=input_size, default="192x256",
+                        help="input HxW of the built model (default 192x256)")
     parser.set_defaults(func=run)
 
 
 def run(args):
-    from fastsal_tf.cli.arguments import parse_size
     from fastsal_tf.common.files import atomic_path
     from fastsal_tf.models import count_parameters, describe
     from fastsal_tf.runtime.resolve import resolve
@@ -30,7 +32,7 @@ def run(args):
     ref = resolve(args.checkpoint)
     if ref.kind != "torch":
         raise ValueError(f"{args.checkpoint}: import-torch reads a .pth / .pt checkpoint, got a {ref.kind} model")
-    height, width = parse_size(args.size)
+    height, width = args.size
     model = import_torch_checkpoint(ref.path, args.variant, (height, width, 3))
     with atomic_path(out) as temp:
         model.save(temp)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from fastsal_tf.cli.arguments import parse_size
+# parse_size stays importable from here for training/finetune.py.
+from fastsal_tf.cli.arguments import input_size, parse_size  # noqa: F401
 
 
 def add_parser(subparsers):
@@ -12,7 +13,8 @@ def add_parser(subparsers):
     parser.add_argument("model", nargs="?", help="a shipped name (default, default-keras, default-c, default-int8), a "
                         ".keras, .tflite or .pth file to describe (default: describe --variant)")
     parser.add_argument("--variant", choices=["A", "C"], default="A", help="FastSal variant (default A)")
-    parser.add_argument("--size", default="192x256", help="input HxW, multiples of 32 (default 192x256)")
+    parser.add_argument("--size", type=input_size, default="192x256",
+                        help="input HxW, multiples of 32 (default 192x256)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run, lazy_tensorflow=True)
 
@@ -34,7 +36,7 @@ def run(args):
         except ValueError as error:
             raise ValueError(f"{ref.path}: {error}") from None
     else:
-        height, width = parse_size(args.size)
+        height, width = args.size
         model = build_fastsal(args.variant, (height, width, 3), **TORCH_COMPATIBLE)
         info = {"variant": args.variant, "input_shape": [height, width, 3]}
     info.update(trainable_parameters=count_parameters(model), non_trainable_parameters=count_parameters(model, False),

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import BLUR_HELP, MODEL_HELP, blur_sigma, non_negative_int, positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, MODEL_HELP, blur_sigma, input_size, non_negative_int, positive_int
 from fastsal_tf.runtime.resolve import BACKENDS
 
 DEFAULT_OUT = "saliency"
@@ -56,7 +56,7 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=positive_int, default=8, help="images per model call, Keras (default 8)")
     parser.add_argument("--jobs", type=positive_int, default=None,
                         help="worker threads for decode/encode (LiteRT: parallel interpreters); default: CPU cores")
-    parser.add_argument("--size", default=None, metavar="HxW",
+    parser.add_argument("--size", type=input_size, default=None, metavar="HxW",
                         help="network input for a .pth import or a flexible-size .keras model (default 192x256)")
     parser.add_argument("--max-side", type=non_negative_int, default=DEFAULT_MAX_SIDE, metavar="PX",
                         help=f"outputs of images longer than this are written downscaled, with a warning "
@@ -73,7 +73,6 @@ def run(args) -> int:
     from PIL import Image
 
     from fastsal_tf.api import load_model
-    from fastsal_tf.cli.arguments import parse_size
     from fastsal_tf.common.console import Progress
     from fastsal_tf.predict import runner
 
@@ -88,7 +87,7 @@ def run(args) -> int:
         return 1
     predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
                            max_side=args.max_side, max_pixels=args.max_pixels,
-                           input_size=parse_size(args.size) if args.size else None,
+                           input_size=args.size,
                            num_threads=None, backend=args.backend)
     print(f"fastsal predict: {len(items)} images -> {args.out}{os.sep} ({predictor.describe()}, resize "
           f"{args.resize})", file=sys.stderr)
