@@ -433,6 +433,32 @@ def _evaluate_cases():
                argv=lambda env: ["evaluate", "--model", env.stub, "--dataset", "folder", "--split", "train",
                                  "--data-dir", env.shared / "ds", "--out", "out"])
 
+    def dataset(label_name, write_label):
+        """A folder dataset in env.work/data: images/x.png and one label file written by write_label(path)."""
+        def setup(env):
+            (env.work / "data" / "images").mkdir(parents=True)
+            Image.fromarray(noise(*HW)).save(env.work / "data" / "images" / "x.png")
+            if label_name:
+                label = env.work / "data" / label_name
+                label.parent.mkdir()
+                write_label(label)
+        return setup
+
+    bad_data = [
+        ("fixations outside the image", "fixations/x.csv", lambda p: p.write_text("x,y\n10,10\n500,20\n"), "x.csv"),
+        ("NaN fixation", "fixations/x.json", lambda p: p.write_text('{"fixations": [[1, NaN]]}'), "x.json"),
+        ("fixation file without x, y", "fixations/x.csv", lambda p: p.write_text("a,b\n1,2\n"), "x.csv"),
+        ("empty fixation file", "fixations/x.csv", lambda p: p.write_text(""), "x.csv"),
+        ("map of another size", "maps/x.png", lambda p: Image.fromarray(np.zeros((10, 10), np.uint8)).save(p),
+         "x.png"),
+        ("corrupt map", "maps/x.png", lambda p: p.write_bytes(png_bytes()[:100]), "x.png"),
+        ("image without a label", None, None, "x"),
+    ]
+    for title, label_name, write_label, named in bad_data:
+        yield Case(f"evaluate {title}", "evaluate", named, setup=dataset(label_name, write_label),
+                   argv=lambda env: ["evaluate", "--model", env.stub, "--dataset", "folder", "--data-dir", "data",
+                                     "--out", "out"])
+
     def nan_map(env):
         (env.work / "maps").mkdir()
         values = np.ones(HW)

@@ -31,9 +31,11 @@ def add_parser(subparsers):
                     "list of {\"image\", \"width\", \"height\", \"crops\": [{\"aspect\": \"16:9\", \"box\": "
                     "[x0, y0, x1, y1]}, ...]} objects (integer pixels of the displayed image, x1 / y1 "
                     "exclusive). --out DIR also writes the crops as <stem>_crop_16x9.jpg (JPEG sources, "
-                    "re-encoded at their own quality) or .png (other formats, lossless). Unreadable images "
-                    "and images too small for a ratio are reported and skipped (nothing written for them); "
-                    "the exit status is 1 when any failed.")
+                    "re-encoded at their own quality) or .png (other formats, lossless), all crops of an "
+                    "image or none; a crop never replaces an input, and crops written earlier (marked "
+                    "'fastsal crop') are not taken as inputs. Unreadable images and images too small for a "
+                    "ratio are reported and skipped (nothing written for them); the exit status is 1 when "
+                    "any failed.")
     add_common_arguments(parser)
     parser.add_argument("--aspect", type=aspect_list, default=aspect_list(DEFAULT_ASPECTS), metavar="W:H,...",
                         help=f"aspect ratios, comma-separated (default {DEFAULT_ASPECTS})")

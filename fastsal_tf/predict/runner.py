@@ -4,7 +4,8 @@ Inputs: files (tried whatever their suffix), folders (image files directly insid
 recursive=True; hidden files skipped) and glob patterns (`*`, `?`, `[…]`, `**`). The output folder is not
 read back as input when it lies below an input folder (e.g. `fastsal predict . -r` with the default
 ./saliency); when it is the input folder itself, its files are inputs, except the maps and overlays an earlier
-run wrote (marked with PREDICT_MARK: a PNG text chunk, a JPEG comment), so the same command can run again.
+run wrote (marked with PREDICT_MARK: a PNG text chunk, a JPEG comment), so the same command can run again
+(`fastsal crop` passes its own test of what it wrote, crop_files.written_by_crop, as `is_output`).
 Outputs for an input `<stem>.<ext>`, in the output folder — mirroring subfolders below a folder input:
   <stem>_saliency.png  grayscale, original size: probability map scaled so its maximum is 255 (lossless)
   <stem>_overlay.jpg   colour map blended over the image, JPEG quality 90 (unless overlay=False);
