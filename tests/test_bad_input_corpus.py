@@ -223,3 +223,23 @@ def test_absl_programs_end_on_ctrl_c_with_one_line(monkeypatch, capsys):
         absl_flags.run(main)
     assert caught.value.code == 130
     assert capsys.readouterr().err.strip() == "finetune.py: interrupted"
+
+
+@pytest.mark.slow
+def test_battery_counts_its_cases(tmp_path):
+    """benchmarks/bad_input_battery.py on a few table cases: the JSON counts add up, status 0 when all pass."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    battery = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bad_input_battery.py"
+    only = "info --size"
+    expected = [case.id for case in CASES if only in case.id]
+    run = subprocess.run([sys.executable, battery, "--only", only, "--json",
+                          "--work", tmp_path / "work"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert [case["id"] for case in report["cases"]] == expected
+    assert report["counts"]["all"]["cases"] == report["counts"]["all"]["exit 2"] == len(expected) == 2
+    assert report["counts"]["all"]["failed"] == 0 and all(not case["problems"] for case in report["cases"])
