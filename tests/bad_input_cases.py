@@ -411,6 +411,51 @@ def _output_cases():
                                                                               "out/m.tflite"])
 
 
+def _path_cases():
+    """Empty names, folders below the working folder, names with odd characters."""
+    import fastsal_tf
+
+    for command in ("predict", "crop", "center"):
+        yield Case(f"{command} empty path", command, "an empty path", status=1,
+                   argv=lambda env, command=command: [command, "", "--model", env.stub])
+    for command, argv in (("info", lambda env: ["info", ""]), ("benchmark", lambda env: ["benchmark", " "]),
+                          ("predict", lambda env: ["predict", env.shared / "image.png", "--model", "", "--out", "out"]),
+                          ("export", lambda env: ["export", "", "--out", "out/m.tflite"])):
+        yield Case(f"{command} empty model name", command, "empty model name", argv=argv)
+    yield Case("api load_model empty name", "api", "empty model name", raises=ValueError,
+               call=lambda env: fastsal_tf.load_model(""))
+
+    def two_images(env):
+        (env.work / "photos").mkdir()
+        for index in range(2):
+            Image.fromarray(noise(*HW, seed=index)).save(env.work / "photos" / f"{index}.png")
+
+    def results(count):
+        def check(env, text):
+            found = text.count("photos/")
+            return None if found == count else f"{found} results for the {count} images of the folder"
+        return check
+
+    # Commands without --out read every folder (none is their output folder).
+    yield Case("center folder below the working folder", "center", "photos", status=0, setup=two_images,
+               check=results(2), argv=lambda env: ["center", "photos", "--model", env.stub])
+    yield Case("crop folder below the working folder", "crop", "photos", status=0, setup=two_images,
+               check=results(2), argv=lambda env: ["crop", "photos", "--model", env.stub])
+
+    odd = {"non-UTF-8 name": os.fsdecode(b"b\xff.png"), "name with a newline": "c\nd.png",
+           "name with spaces and quotes": "it's a photo.png"}
+    for title, name in odd.items():
+        stem = name[:-4]
+        for command, outputs in (("predict", (f"out/{stem}_saliency.png", f"out/{stem}_overlay.png")),
+                                 ("crop", (f"out/{stem}_crop_1x1.png",)), ("center", ())):
+            said = "1 images in" if command == "predict" else name.split("\n")[0]  # predict names no good image
+            yield Case(f"{command} {title}", command, said, status=0, outputs=_files(*outputs),
+                       setup=lambda env, name=name: Image.fromarray(noise(*HW)).save(env.work / name),
+                       argv=lambda env, command=command, name=name: [command, name, "--model", env.stub] + (
+                           ["--out", "out"] if command != "center" else []) + (
+                           ["--aspect", "1:1"] if command == "crop" else []))
+
+
 def _evaluate_cases():
     def maps_from_predict(env):
         env.inputs.mkdir()
@@ -545,7 +590,7 @@ def _quiet():
 def all_cases() -> list[Case]:
     """The case table, in a fixed order; ids are unique."""
     cases = [*_model_cases(), *_flag_cases(), *_image_cases(), *_warning_cases(), *_output_cases(),
-             *_evaluate_cases(), *_api_cases()]
+             *_path_cases(), *_evaluate_cases(), *_api_cases()]
     ids = [case.id for case in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"
     return cases

@@ -63,7 +63,7 @@ def run(args) -> int:
                                      f"input image; choose another --out folder")
 
     step = CropStep(args.aspect, args.scale, write_files=args.out is not None)
-    status, results = run_job(args, "crop", step, args.out or ".", check_items if args.out is not None else None,
+    status, results = run_job(args, "crop", step, args.out, check_items if args.out is not None else None,
                               is_output=lambda path: written_by_predict(path) or written_by_crop(path))
     if args.json:
         print_json(results)

@@ -20,9 +20,10 @@ def add_common_arguments(parser) -> None:
     parser.set_defaults(lazy_tensorflow=True)  # a LiteRT model runs without TensorFlow
 
 
-def run_job(args, command: str, step, out_dir: str = ".", check_items=None, is_output=None):
+def run_job(args, command: str, step, out_dir: str | None = None, check_items=None, is_output=None):
     """Runs step (see fastsal_tf.predict.decision_job) on the inputs. Returns (exit status, the results in
-    input order). Failed images are reported on stderr by name; the status is 1 when any failed.
+    input order). out_dir: where step writes files (None: it writes none). Failed images are reported on
+    stderr by name; the status is 1 when any failed.
     check_items(items) may raise ValueError before anything runs (e.g. an output would replace an input);
     is_output(path): files of folder inputs the command wrote itself, left out (runner.collect_inputs)."""
     from fastsal_tf.api import load_model

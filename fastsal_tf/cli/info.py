@@ -23,7 +23,7 @@ def run(args):
     from fastsal_tf.common.console import import_tensorflow_quietly
     from fastsal_tf.runtime.resolve import load_keras, resolve
 
-    ref = resolve(args.model) if args.model else None
+    ref = resolve(args.model) if args.model is not None else None
     if ref is not None and ref.kind == "litert":
         return print_tflite_info(ref.path, args.json)  # without TensorFlow
     import_tensorflow_quietly()

@@ -129,16 +129,20 @@ def _folder_images(folder: pathlib.Path, recursive: bool, skip: pathlib.Path | N
 def collect_inputs(paths, out_dir, recursive: bool = False, kinds=("saliency", "overlay"),
                    is_output=written_by_predict) -> tuple[list[Item], list[tuple[str, str]]]:
     """Expands the command's PATH arguments into Items (sorted per argument, duplicates dropped) and the
-    arguments that matched nothing, as (name, reason). Files in folders and glob matches that
-    is_output(path) marks as the command's own outputs (default: `fastsal predict`'s) are left out; files
-    named one by one are kept. Raises ValueError when an output of `kinds` would replace an input file."""
-    out_dir = pathlib.Path(out_dir)
-    skip = out_dir.resolve()
+    arguments that matched nothing, as (name, reason). out_dir None: the command writes no files (items'
+    out_base then lie in "."), so no folder is left out as the output folder. Files in folders and glob
+    matches that is_output(path) marks as the command's own outputs (default: `fastsal predict`'s) are
+    left out; files named one by one are kept. Raises ValueError when an output of `kinds` would replace
+    an input file."""
+    skip = pathlib.Path(out_dir).resolve() if out_dir is not None else None
+    out_dir = pathlib.Path(out_dir if out_dir is not None else ".")
     sources: list[tuple[pathlib.Path, pathlib.Path]] = []  # (file, output path relative to out_dir, no suffix)
     missing = []
     for text in map(os.fspath, paths):
         path = pathlib.Path(text)
-        if path.is_dir():
+        if not text:
+            missing.append(("''", "an empty path"))
+        elif path.is_dir():
             for file in _folder_images(path, recursive, skip, is_output):
                 rel = file.relative_to(path)
                 sources.append((file, rel.parent / rel.stem))

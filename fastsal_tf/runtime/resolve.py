@@ -61,6 +61,8 @@ def resolve(spec) -> ModelRef:
     ValueError naming the file for an unknown file type or a file that cannot be a model of its type
     (check_model_file)."""
     text = os.fspath(spec)
+    if not text.strip():
+        raise ValueError(f"an empty model name ({text!r}): {_what_to_give()}")
     if text.lower() in SHIPPED_MODELS:
         path = ASSETS_DIR / SHIPPED_MODELS[text.lower()]
         if not path.is_file():
@@ -74,9 +76,7 @@ def resolve(spec) -> ModelRef:
         raise ValueError(f"{text}: a folder, not a model file (a SavedModel folder holds saved_model.pb)")
     kind = MODEL_SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        names = ", ".join(sorted(SHIPPED_MODELS))
-        raise ValueError(f"unsupported model {text!r}: give a .keras, .tflite or .pth file, a SavedModel directory, "
-                         f"or one of {names}")
+        raise ValueError(f"unsupported model {text!r}: {_what_to_give()}")
     if os.path.lexists(path) and not path.exists():
         raise ValueError(f"{text}: a broken or looping symbolic link")
     if not path.exists():
@@ -90,6 +90,11 @@ def resolve_keras(spec) -> ModelRef:
     ref = resolve(spec)
     source = KERAS_SOURCES.get(ref.path.name) if os.fspath(spec).lower() in SHIPPED_MODELS else None
     return resolve(ASSETS_DIR / source) if source else ref
+
+
+def _what_to_give() -> str:
+    return (f"give a .keras, .tflite or .pth file, a SavedModel directory, or one of "
+            f"{', '.join(sorted(SHIPPED_MODELS))}")
 
 
 # The first bytes of each kind of model file: a .keras file and a zip-serialised .pth are zip archives, a
