@@ -74,6 +74,18 @@ def _float_tiff(value):
     return make
 
 
+def _huge_png(path):
+    """A PNG header claiming 60000x60000 RGB pixels (a decompression bomb), with one empty data chunk."""
+    import struct
+    import zlib
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
 def _multi_frame(path):
     frames = [Image.fromarray(noise(*HW, seed=s)) for s in range(3)]
     frames[0].save(path, save_all=True, append_images=frames[1:])
@@ -276,6 +288,7 @@ BAD_IMAGES = [
     ("loop.png", lambda p: p.symlink_to(p.name), "looping symbolic link"),
     ("dangling.png", lambda p: p.symlink_to("nowhere.png"), "broken or looping symbolic link"),
     ("missing.png", None, "no such file"),
+    ("huge.png", _huge_png, "too large"),
     ("nan.tiff", _float_tiff(np.nan), "NaN or infinite"),
     ("inf.tiff", _float_tiff(np.inf), "NaN or infinite"),
 ]
@@ -389,6 +402,20 @@ def _output_cases():
         yield Case(f"{command} --out is a file", command, "--out", setup=out_file,
                    argv=lambda env, command=command: [command, env.shared / "image.png", "--model", env.stub,
                                                       "--out", "taken"])
+
+    below_a_file = {
+        "predict": lambda env: ["predict", env.shared / "image.png", "--model", env.stub, "--out", "taken/sub"],
+        "crop": lambda env: ["crop", env.shared / "image.png", "--model", env.stub, "--out", "taken/sub"],
+        "evaluate": lambda env: ["evaluate", "--model", env.stub, "--dataset", "folder", "--data-dir",
+                                 env.shared / "ds", "--out", "taken/sub"],
+        "export": lambda env: ["export", env.keras, "--out", "taken/m.tflite"],
+        "import-torch": lambda env: ["import-torch", env.shared / "emptydict.pth", "--out", "taken/m.keras"],
+    }
+    for command, argv in below_a_file.items():
+        yield Case(f"{command} --out below a file", command, "taken is a file", setup=out_file, argv=argv)
+    yield Case("evaluate --out is a file", "evaluate", "--out", setup=out_file,
+               argv=lambda env: ["evaluate", "--model", env.stub, "--dataset", "folder", "--data-dir",
+                                 env.shared / "ds", "--out", "taken"])
 
     def out_crop_folder(env):
         Image.fromarray(noise(*HW)).save(env.work / "a.png")

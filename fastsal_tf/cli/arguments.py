@@ -1,9 +1,12 @@
 """argparse value types shared by the subcommands: each checks its value and its bound once, and argparse
-names the flag in the message ("argument --threads: must be an integer >= 1, got 0")."""
+names the flag in the message ("argument --threads: must be an integer >= 1, got 0"); and the check of an
+--out path against the file system, before any work is done (check_out_path)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
 
 from fastsal_tf.predict.postprocess import MAX_BLUR, check_blur
 
@@ -15,6 +18,21 @@ def parse_size(text, flag="--size"):
     except ValueError:
         raise ValueError(f"{flag} must look like 192x256, got {text!r}") from None
     return height, width
+
+
+def check_out_path(out: str | os.PathLike, folder: bool, flag: str = "--out") -> None:
+    """ValueError naming the flag when `out` cannot be written: for a folder (folder=True) an existing file,
+    for a file an existing folder, and either way a path below an existing file."""
+    path = pathlib.Path(out)
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {os.fspath(out)!r} is a file, not a folder")
+    if not folder and path.is_dir():
+        raise ValueError(f"{flag} {os.fspath(out)!r} is a folder; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {os.fspath(out)!r}: {parent} is a file, not a folder")
+            return
 
 
 def input_size(text):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from fastsal_tf.cli.arguments import unit_fraction
-from fastsal_tf.cli.decision_common import add_common_arguments, check_out_folder, print_json, run_job
+from fastsal_tf.cli.arguments import check_out_path, unit_fraction
+from fastsal_tf.cli.decision_common import add_common_arguments, print_json, run_job
 
 DEFAULT_ASPECTS = "1:1,16:9,9:16"
 
@@ -52,7 +52,7 @@ def run(args) -> int:
     from fastsal_tf.predict.runner import written_by_predict
 
     if args.out is not None:
-        check_out_folder(args.out)
+        check_out_path(args.out, folder=True)
 
     def check_items(items):
         inputs = {item.source.resolve() for item in items}

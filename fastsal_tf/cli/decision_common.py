@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from fastsal_tf.cli.arguments import MODEL_HELP, positive_int
@@ -53,8 +52,3 @@ def run_job(args, command: str, step, out_dir: str | None = None, check_items=No
 def print_json(results) -> None:
     """A JSON list, one object per line."""
     print("[" + ",\n ".join(json.dumps(result) for result in results) + "]")
-
-
-def check_out_folder(out: str) -> None:
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out!r} is a file, not a folder")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from fastsal_tf.cli.arguments import BLUR_HELP, blur_sigma, input_size, positive_float, positive_int
+from fastsal_tf.cli.arguments import BLUR_HELP, blur_sigma, check_out_path, input_size, positive_float, positive_int
 
 
 def add_parser(subparsers):
@@ -43,6 +43,8 @@ def add_parser(subparsers):
 def run(args) -> int:
     from fastsal_tf.common.console import Progress
     from fastsal_tf.evaluation import markdown_table, run_evaluation, write_reports
+
+    check_out_path(args.out, folder=True)
 
     report = run_evaluation(args.model, args.dataset, args.data_dir, split=args.split, protocol=args.protocol,
                             sigma_px=args.sigma, limit=args.limit, baseline_split=args.baseline_split,

@@ -66,8 +66,10 @@ def export_options(values, check_parity, gpu_friendly=False):
 
 
 def run(args):
+    from fastsal_tf.cli.arguments import check_out_path
     from fastsal_tf.export.options import export_from_options
 
+    check_out_path(args.out, folder=False)
     print_result(export_from_options(export_options(args, not args.no_parity_check, args.gpu_friendly)), args.json)
     return 0
 

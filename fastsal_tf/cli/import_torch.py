@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from fastsal_tf.cli.arguments import input_size
+from fastsal_tf.cli.arguments import check_out_path, input_size
 
 
 def add_parser(subparsers):
@@ -27,8 +27,7 @@ def run(args):
     out = pathlib.Path(args.out)
     if out.suffix != ".keras":
         raise ValueError(f"--out must end in .keras, got {args.out!r}")
-    if out.is_dir():
-        raise ValueError(f"--out {args.out!r} is a folder; give a .keras file name")
+    check_out_path(out, folder=False)
     ref = resolve(args.checkpoint)
     if ref.kind != "torch":
         raise ValueError(f"{args.checkpoint}: import-torch reads a .pth / .pt checkpoint, got a {ref.kind} model")

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import BLUR_HELP, MODEL_HELP, blur_sigma, input_size, non_negative_int, positive_int
+from fastsal_tf.cli.arguments import (BLUR_HELP, MODEL_HELP, blur_sigma, check_out_path, input_size,
+                                      non_negative_int, positive_int)
 from fastsal_tf.runtime.resolve import BACKENDS
 
 DEFAULT_OUT = "saliency"
@@ -77,8 +78,7 @@ def run(args) -> int:
     from fastsal_tf.predict import runner
 
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are bounded by --max-pixels
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"--out {args.out!r} is a file, not a folder")
+    check_out_path(args.out, folder=True)
     kinds = (["saliency"] + ([runner.OVERLAY_KINDS[args.overlay_format]] if args.overlay else [])
              + (["npy"] if args.npy else []))
     items, missing = runner.collect_inputs(args.paths, args.out, args.recursive, kinds)
