@@ -543,6 +543,7 @@ def _evaluate_cases():
 
 
 def _api_cases():
+    import fastsal_tf
     from fastsal_tf import ImageError, SaliencyWarning
 
     def nan_array(value):
@@ -576,6 +577,21 @@ def _api_cases():
                call=lambda env: env.predictor().predict_crops(noise(*HW), ["0:1"]))
     yield Case("api predict_crops scale 0", "api", "scale", raises=ValueError,
                call=lambda env: env.predictor().predict_crops(noise(*HW), ["1:1"], scale=0))
+    yield Case("api predict_overlay alpha 5", "api", "alpha", raises=ValueError,
+               call=lambda env: env.predictor().predict_overlay(noise(*HW), alpha=5))
+    yield Case("api predict_overlay colormap", "api", "rainbow", raises=ValueError,
+               call=lambda env: env.predictor().predict_overlay(noise(*HW), colormap="rainbow"))
+    yield Case("api predict_maps one missing file", "api", "missing.png", raises=ImageError,
+               setup=lambda env: Image.fromarray(noise(*HW)).save(env.work / "good.png"),
+               call=lambda env: env.predictor().predict_maps([env.work / "good.png", env.work / "missing.png"]))
+    yield Case("api load_model bad resize", "api", "zoom", raises=ValueError,
+               call=lambda env: fastsal_tf.load_model(env.keras, resize="zoom"))
+
+    def crops_from_text(env, text):
+        boxes = env.predictor().predict_crops(noise(*HW), "1:1,16:9")
+        return None if len(boxes) == 2 else f"'1:1,16:9' gave {len(boxes)} boxes"
+
+    yield Case("api predict_crops aspects as one string", "api", "", check=crops_from_text, call=lambda env: None)
     yield Case("api predict_overlay multi-frame GIF", "api", "anim.gif", warns=SaliencyWarning,
                setup=lambda env: _multi_frame(env.work / "anim.gif"),
                call=lambda env: env.predictor().predict_overlay(env.work / "anim.gif"))
@@ -587,8 +603,8 @@ def _api_cases():
             return SaliencyPredictor(env.predictor().backend, **options)
         return call
 
-    for option, value in (("max_side", -1), ("max_side", 2.5), ("max_pixels", -1), ("blur", float("inf")),
-                          ("blur", 1e12), ("center_bias", 2.0)):
+    for option, value in (("max_side", -1), ("max_side", 2.5), ("max_side", "big"), ("max_pixels", -1),
+                          ("blur", float("inf")), ("blur", 1e12), ("blur", "wide"), ("center_bias", 2.0)):
         yield Case(f"api SaliencyPredictor {option}={value}", "api", option.split("_")[0], raises=ValueError,
                    call=predictor_option(**{option: value}))
 

@@ -46,7 +46,10 @@ MAX_BLUR = 100_000.0
 
 def check_blur(blur) -> float:
     """blur as a float; ValueError unless it is a number in [0, MAX_BLUR]."""
-    value = float(blur)
+    try:
+        value = float(blur)
+    except (TypeError, ValueError):
+        value = float("nan")
     if not 0 <= value <= MAX_BLUR:
         raise ValueError(f"blur sigma must be between 0 and {MAX_BLUR:g} px, got {blur}")
     return value
@@ -134,7 +137,10 @@ def colormap_lut(name: str = DEFAULT_COLORMAP) -> np.ndarray:
 def overlay(image: Image.Image | np.ndarray, display: np.ndarray, colormap: str = DEFAULT_COLORMAP,
             alpha: float = DEFAULT_ALPHA) -> Image.Image:
     """Colour map of the uint8 display map blended over the RGB image (same size): per pixel, the colour's
-    opacity is alpha·sqrt(v/255), so unsalient areas show the image and the peak is alpha opaque."""
+    opacity is alpha·sqrt(v/255), so unsalient areas show the image and the peak is alpha opaque. ValueError
+    unless 0 <= alpha <= 1."""
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"overlay alpha must be in [0, 1], got {alpha}")
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
     gray = Image.fromarray(np.asarray(display, np.uint8))

@@ -130,8 +130,11 @@ class SaliencyPredictor:
     def predict_crops(self, image, aspects, scale: float = 1.0) -> list[tuple[int, int, int, int]]:
         """One box (x0, y0, x1, y1) per aspect ratio ("16:9" or (16, 9)), integer pixels of the displayed
         image, x1 / y1 exclusive: the largest box of that ratio inside the image, times scale (0 < scale ≤ 1),
-        placed to hold the most saliency mass (see fastsal_tf.predict.decisions). Raises ValueError for a bad
-        aspect or scale, ImageError for a bad image or one too small for a ratio."""
+        placed to hold the most saliency mass (see fastsal_tf.predict.decisions). A string is a comma-separated
+        list ("1:1,16:9"). Raises ValueError for a bad aspect or scale, ImageError for a bad image or one too
+        small for a ratio."""
+        if isinstance(aspects, str):
+            aspects = aspects.split(",")
         aspects = [decisions.parse_aspect(aspect) for aspect in aspects]
         if not 0 < scale <= 1:
             raise ValueError(f"crop scale must be in (0, 1], got {scale}")
@@ -152,6 +155,10 @@ def size_cap(value, name: str) -> int | None:
     negative or not a whole number."""
     if value is None:
         return None
-    if isinstance(value, bool) or int(value) != value or value < 0:
+    try:
+        whole = not isinstance(value, bool) and int(value) == value and value >= 0
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
         raise ValueError(f"{name} must be a whole number >= 0 (0 or None: no cap), got {value!r}")
     return int(value) or None
