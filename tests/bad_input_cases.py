@@ -709,7 +709,11 @@ def run_case(case: Case, env: Env) -> Outcome:
 
 def _run_in_work(case: Case, env: Env) -> Outcome:
     if case.setup is not None:
-        case.setup(env)
+        try:
+            case.setup(env)
+        except Exception as error:  # noqa: BLE001 — e.g. a first run that should have worked
+            return Outcome(case.id, case.command, "setup failed", False, True, [], [],
+                           [f"the setup raised {type(error).__name__}: {error}"], "")
     before_shared = snapshot(env.shared)
     before_work = snapshot(env.work)
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -769,7 +773,10 @@ def _run_in_work(case: Case, env: Env) -> Outcome:
     after_shared = snapshot(env.shared)
     changed += [f"shared/{rel}" for rel, digest in before_shared.items() if after_shared.get(rel) != digest]
     if case.check is not None:
-        problem = case.check(env, text)
+        try:
+            problem = case.check(env, text)
+        except Exception as error:  # noqa: BLE001 — the check's own call failed: a wrong result
+            problem = f"the check raised {type(error).__name__}: {error}"
         if problem:
             wrong.append(problem)
     return Outcome(case.id, case.command, result, escaped is not None or "Traceback" in text,
