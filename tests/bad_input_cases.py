@@ -432,6 +432,29 @@ def _output_cases():
                argv=lambda env: ["import-torch", env.shared / "emptydict.pth", "--out", "m.keras"])
     yield Case("export --out onto a folder", "export", "m.tflite", setup=lambda env: (env.work / "m.tflite").mkdir(),
                argv=lambda env: ["export", env.keras, "--out", "m.tflite"])
+    def image_folder(bad_name, make):
+        def setup(env):
+            (env.work / "images").mkdir()
+            Image.fromarray(noise(*HW)).save(env.work / "images" / "a.png")
+            if make is not None:
+                make(env.work / "images" / bad_name)
+        return setup
+
+    for title, bad_name, make, named in (
+            ("truncated", "b.png", lambda p: p.write_bytes(png_bytes()[:300]), "b.png"),
+            ("decompression bomb", "huge.png", _huge_png, "huge.png"),
+            ("random bytes", "c.jpg", lambda p: p.write_bytes(np.random.default_rng(8).bytes(500)), "c.jpg")):
+        for flag in ("--representative", "--validation"):
+            yield Case(f"export {flag} image {title}", "export", named, setup=image_folder(bad_name, make),
+                       argv=lambda env, flag=flag: ["export", env.keras, "--size", "x".join(map(str, HW)),
+                                                    flag, "images", "--out", "out/m.tflite"])
+    yield Case("export --representative without images", "export", "empty",
+               setup=lambda env: (env.work / "empty").mkdir(),
+               argv=lambda env: ["export", env.keras, "--representative", "empty", "--out", "out/m.tflite"])
+    yield Case("export --validation missing", "export", "nothere",
+               argv=lambda env: ["export", env.keras, "--validation", "nothere", "--out", "out/m.tflite"])
+    yield Case("export int8 without --representative", "export", "--representative",
+               argv=lambda env: ["export", env.keras, "--mode", "int8", "--out", "out/m.tflite"])
     yield Case("info a folder", "info", "plainfolder", argv=lambda env: ["info", env.shared / "plainfolder"])
     yield Case("benchmark an image", "benchmark", "image.png", argv=lambda env: ["benchmark", env.shared / "image.png"])
     yield Case("export a .tflite", "export", "default-int8", argv=lambda env: ["export", "default-int8", "--out",

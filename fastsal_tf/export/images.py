@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 
 from fastsal_tf.imaging import IMAGE_SUFFIXES, stretch_lanczos
+from fastsal_tf.predict.errors import ImageError
 
 
 def list_images(directory):
@@ -22,11 +23,15 @@ def list_images(directory):
 
 def load_image(path, size=None):
     """One image file → (H, W, 3) uint8 RGB; resized (stretched, LANCZOS, as the authors' predict
-    script does) to size=(height, width) when given."""
+    script does) to size=(height, width) when given. ImageError (a ValueError) naming the file when it
+    cannot be decoded (corrupt, truncated, a decompression bomb)."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    try:
+        with Image.open(path) as image:
+            rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
+        raise ImageError(path, f"cannot be used as an export image ({error})") from None
     return rgb if size is None else stretch_lanczos(rgb, size)
 
 
