@@ -65,6 +65,26 @@ def png_bytes(seed=5, hw=(40, 50)) -> bytes:
     return buffer.getvalue()
 
 
+class _Planted:
+    """Pickles as a call that creates the file "planted" in the working folder: a checkpoint carrying code."""
+
+    def __reduce__(self):
+        return open, ("planted", "w")
+
+
+def _planted_pth(zipped):
+    """A .pth writer whose pickle would create ./planted when unpickled (legacy or zip serialisation)."""
+    def make(path):
+        payload = pickle.dumps({"conv.weight": _Planted()}, protocol=2)
+        if not zipped:
+            path.write_bytes(payload)
+            return
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data.pkl", payload)
+            archive.writestr("archive/version", "3\n")
+    return make
+
+
 def _float_tiff(value):
     """A float (mode F) TIFF writer whose pixel (3, 4) is `value` (NaN, inf), the rest in [0, 1]."""
     def make(path):
@@ -461,6 +481,30 @@ def _output_cases():
                                                                               "out/m.tflite"])
 
 
+def _planted_code_cases():
+    """Checkpoints whose pickle carries code: refused by name, and the code never runs (no ./planted)."""
+    import fastsal_tf
+
+    for zipped in (False, True):
+        name = "planted_zip.pth" if zipped else "planted.pth"
+        setup = (lambda env, zipped=zipped, name=name: _planted_pth(zipped)(env.work / name))
+        commands = {"import-torch": ["import-torch", name, "--out", "out/m.keras"], "info": ["info", name],
+                    "predict": ["predict", "image.png", "--model", name, "--out", "out"],
+                    "export": ["export", name, "--out", "out/m.tflite"]}
+        for command, argv in commands.items():
+            def full_setup(env, setup=setup):
+                setup(env)
+                Image.fromarray(noise(*HW)).save(env.work / "image.png")
+            yield Case(f"{command} checkpoint with code {name}", command, name, setup=full_setup,
+                       argv=lambda env, argv=argv: argv, check=_code_ran)
+        yield Case(f"api load_model checkpoint with code {name}", "api", name, setup=setup, raises=ValueError,
+                   call=lambda env, name=name: fastsal_tf.load_model(env.work / name), check=_code_ran)
+
+
+def _code_ran(env, text):
+    return "the checkpoint's code ran (./planted exists)" if (env.work / "planted").exists() else None
+
+
 def _path_cases():
     """Empty names, folders below the working folder, names with odd characters."""
     import fastsal_tf
@@ -656,7 +700,7 @@ def _quiet():
 def all_cases() -> list[Case]:
     """The case table, in a fixed order; ids are unique."""
     cases = [*_model_cases(), *_flag_cases(), *_image_cases(), *_warning_cases(), *_output_cases(),
-             *_path_cases(), *_evaluate_cases(), *_api_cases()]
+             *_planted_code_cases(), *_path_cases(), *_evaluate_cases(), *_api_cases()]
     ids = [case.id for case in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"
     return cases
