@@ -180,11 +180,16 @@ def test_errors_are_importable_from_the_package():
     assert fastsal_tf.SaliencyWarning is errors.SaliencyWarning
 
 
+SETS = {"predict": (["--npy"], ("_saliency.png", "_overlay.jpg", "_saliency.npy")),
+        "crop": (["--aspect", "1:1,16:9"], ("_crop_1x1.png", "_crop_16x9.png"))}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("command", sorted(SETS))
 @pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_predict_stopped_by_a_signal_leaves_complete_sets(stub_tflite, tmp_path, signum, status):
-    """A real `fastsal predict` process stopped mid-run: the status, one line, and every image's outputs
-    complete or absent (no partial files)."""
+def test_a_command_stopped_by_a_signal_leaves_complete_sets(stub_tflite, tmp_path, command, signum, status):
+    """A real `fastsal predict` / `fastsal crop --out` process stopped once its first outputs are there: the
+    status, one line, and every image's outputs complete or absent (no partial files)."""
     import subprocess
     import sys
 
@@ -193,22 +198,23 @@ def test_predict_stopped_by_a_signal_leaves_complete_sets(stub_tflite, tmp_path,
     for index in range(400):
         Image.fromarray(noise(*HW, seed=index)).save(inputs / f"{index:03d}.png")
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "fastsal_tf", "predict", inputs, "--model", stub_tflite,
-                                "--out", out, "--npy", "--jobs", "2"], stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        if "images ->" in line:
-            break
-    time.sleep(0.3)
+    flags, suffixes = SETS[command]
+    process = subprocess.Popen([sys.executable, "-m", "fastsal_tf", command, inputs, "--model", stub_tflite,
+                                "--out", out, "--jobs", "2", *flags], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(out.iterdir())) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
     process.send_signal(signum)
     text = process.stderr.read()
     assert process.wait(timeout=60) == status, text
     assert "Traceback" not in text and ("terminated" if signum == signal.SIGTERM else "interrupted") in text
-    names = {p.name for p in out.iterdir()} if out.exists() else set()
+    names = {p.name for p in out.iterdir()}
     assert not any(name.startswith(".") for name in names)
     stems = {name.split("_")[0] for name in names}
     for stem in stems:
-        assert {f"{stem}_saliency.png", f"{stem}_overlay.jpg", f"{stem}_saliency.npy"} <= names, stem
-    assert len(names) == 3 * len(stems) and len(stems) < 400
+        assert {stem + suffix for suffix in suffixes} <= names, stem
+    assert len(names) == len(suffixes) * len(stems) and 0 < len(stems) < 400
 
 
 def test_absl_programs_end_on_ctrl_c_with_one_line(monkeypatch, capsys):
