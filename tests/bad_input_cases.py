@@ -26,6 +26,7 @@ import io
 import os
 import pathlib
 import pickle
+import signal
 import traceback
 import warnings
 import zipfile
@@ -340,6 +341,11 @@ def _image_cases():
                        argv=lambda env, command=command, name=name: [
                            command, env.inputs / "good.png", env.inputs / name, "--model", env.stub,
                            *extra[command]])
+    for command, name in (("predict", "x_saliency.png"), ("crop", "x_crop_1x1.png")):
+        # a pipe named like an output, matched by a glob: reported, never opened to look for a mark
+        yield Case(f"{command} glob matching a pipe named like an output", command, name, status=1,
+                   setup=lambda env, name=name: os.mkfifo(env.work / name),
+                   argv=lambda env, command=command: [command, "*.png", "--model", env.stub, "--out", "out"])
     yield Case("crop image too small for a ratio", "crop", "thin.png", status=1, outputs=_files(),
                setup=lambda env: Image.fromarray(noise(1, 40)).save(env.work / "thin.png"),
                argv=lambda env: ["crop", "thin.png", "--aspect", "1:9", "--model", env.stub, "--out", "out"])
@@ -763,6 +769,18 @@ def _key_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+CASE_SECONDS = 120  # a case still running after this (e.g. blocked reading a pipe) fails as "timed out"
+
+
+class CaseTimeout(BaseException):
+    """Raised in the main thread by SIGALRM when a case runs past CASE_SECONDS (a BaseException, so that no
+    `except Exception` of the code under test takes it for an ordinary error)."""
+
+
+def _time_out(signum, frame):
+    raise CaseTimeout(f"still running after {CASE_SECONDS} s")
+
+
 def run_case(case: Case, env: Env) -> Outcome:
     """Runs one case in env (env.work must exist and be empty; it is the cwd while the case's setup and run
     go) and checks it (see the module docstring)."""
@@ -790,6 +808,8 @@ def _run_in_work(case: Case, env: Env) -> Outcome:
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
             warnings.catch_warnings(record=case.call is not None) as recorded:
         warnings.simplefilter("always")
+        previous = signal.signal(signal.SIGALRM, _time_out)
+        signal.alarm(CASE_SECONDS)
         try:
             if case.argv is not None:
                 from fastsal_tf.cli import main
@@ -801,6 +821,8 @@ def _run_in_work(case: Case, env: Env) -> Outcome:
             else:
                 case.call(env)
                 result = "returned"
+        except CaseTimeout:
+            result = "timed out"
         except Exception as error:  # noqa: BLE001 — recorded as the outcome
             if case.raises is not None and isinstance(error, case.raises):
                 result = f"raised {type(error).__name__}"
@@ -809,6 +831,9 @@ def _run_in_work(case: Case, env: Env) -> Outcome:
                 escaped = error
                 result = f"escaped {type(error).__name__}"
                 stderr.write("".join(traceback.format_exception(error)))
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
         if recorded:
             caught += [str(w.message) for w in recorded if case.warns and issubclass(w.category, case.warns)]
             if case.warns is not None and caught:

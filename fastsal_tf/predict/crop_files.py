@@ -4,8 +4,9 @@ The crop is cut from the full-size, upright (EXIF orientation applied) image:
 - JPEG sources give JPEG crops re-encoded with the source's own quantisation tables and chroma subsampling
   (the quality it was saved at), with its ICC profile and its EXIF (orientation reset to upright).
 - Other formats give lossless PNG crops (alpha kept; modes PNG cannot hold become RGB).
-- Every crop carries CROP_MARK (the JPEG comment, or the PNG "Software" text), so that `fastsal crop DIR
-  --out DIR` run again does not take its own crops as inputs (written_by_crop).
+- Every crop carries CROP_MARK (the JPEG comment, replacing the source's comment, or the PNG "Software"
+  text), so that `fastsal crop DIR --out DIR` run again does not take its own crops as inputs
+  (written_by_crop).
 Every crop is encoded in memory first (encode_crops); the caller writes them all or none
 (fastsal_tf.common.files.write_all_atomic): a failed image leaves nothing.
 """

@@ -158,7 +158,8 @@ def collect_inputs(paths, out_dir, recursive: bool = False, kinds=("saliency", "
             for match in map(pathlib.Path, matches):
                 if match.is_dir():
                     files += [(f, pathlib.Path(f.stem)) for f in _folder_images(match, recursive, skip, is_output)]
-                elif (match.parent.resolve() == skip or not _inside(match, skip)) and not is_output(match):
+                elif ((match.parent.resolve() == skip or not _inside(match, skip))
+                      and not (match.is_file() and is_output(match))):  # a pipe is not opened here
                     files.append((match, pathlib.Path(match.stem)))
             if not files:
                 missing.append((text, "no files match this pattern"))
