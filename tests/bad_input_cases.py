@@ -597,6 +597,8 @@ def _evaluate_cases():
         ("map of another size", "maps/x.png", lambda p: Image.fromarray(np.zeros((10, 10), np.uint8)).save(p),
          "x.png"),
         ("corrupt map", "maps/x.png", lambda p: p.write_bytes(png_bytes()[:100]), "x.png"),
+        ("pipe as a map", "maps/x.png", os.mkfifo, "not a regular file"),
+        ("looping link as a fixation file", "fixations/x.csv", lambda p: p.symlink_to(p.name), "looping"),
         ("image without a label", None, None, "x"),
     ]
     for title, label_name, write_label, named in bad_data:

@@ -19,6 +19,16 @@ class DatasetError(ValueError):
         self.reason = reason
 
 
+def not_a_file(path: str | os.PathLike, what: str) -> DatasetError:
+    """The DatasetError for a path that is no regular file: `what` ("image file") not found, a pipe or
+    device, or a broken or looping symbolic link."""
+    if os.path.lexists(path) and not os.path.exists(path):
+        return DatasetError(path, "a broken or looping symbolic link")
+    if os.path.exists(path) and not os.path.isdir(path):
+        return DatasetError(path, "not a regular file (a pipe, socket or device)")
+    return DatasetError(path, f"{what} not found")
+
+
 @dataclasses.dataclass(frozen=True)
 class Skipped:
     """One example left out by skip_bad=True: the file at fault and why."""

@@ -15,7 +15,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from fastsal_tf.data.errors import DatasetError
+from fastsal_tf.data.errors import DatasetError, not_a_file
 from fastsal_tf.imaging import IMAGE_SUFFIXES
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
@@ -58,7 +58,7 @@ def inspect_image(path: str | pathlib.Path) -> tuple[int, int]:
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise DatasetError(path, "image file not found")
+        raise not_a_file(path, "image file")
     with open(path, "rb") as file:
         return _inspect(file, path)
 

@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import scipy.io
 
-from fastsal_tf.data.errors import Collector, DatasetError
+from fastsal_tf.data.errors import Collector, DatasetError, not_a_file
 from fastsal_tf.data.example import SaliencyExample
 from fastsal_tf.data.images import inspect_image
 
@@ -17,7 +17,7 @@ OUTSIDE_POLICIES = ("error", "drop")
 def load_mat(path: pathlib.Path, **options) -> dict:
     """Variables of a MATLAB v5 .mat file (options go to scipy.io.loadmat)."""
     if not path.is_file():
-        raise DatasetError(path, "label file not found")
+        raise not_a_file(path, "label file")
     try:
         return scipy.io.loadmat(path, **options)
     except NotImplementedError as error:

@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from fastsal_tf.data.errors import Collector, DatasetError, ReadResult
+from fastsal_tf.data.errors import Collector, DatasetError, ReadResult, not_a_file
 from fastsal_tf.data.images import list_images
 from fastsal_tf.data.readers.common import as_points, example_from_files, load_mat, pair_by_stem
 
@@ -67,7 +67,7 @@ def read_fixation_file(path: str | pathlib.Path) -> np.ndarray:
     if path.suffix.lower() not in _PARSERS:
         raise DatasetError(path, f"unsupported fixation file type (use {', '.join(FIXATION_SUFFIXES)})")
     if not path.is_file():
-        raise DatasetError(path, "fixation file not found")
+        raise not_a_file(path, "fixation file")
     return _PARSERS[path.suffix.lower()](path)
 
 

@@ -18,7 +18,7 @@ import pathlib
 
 import numpy as np
 
-from fastsal_tf.data.errors import Collector, DatasetError, ReadResult
+from fastsal_tf.data.errors import Collector, DatasetError, ReadResult, not_a_file
 from fastsal_tf.data.images import list_images
 from fastsal_tf.data.readers.common import example_from_files
 
@@ -31,7 +31,7 @@ _COLUMNS = ("row", "fx", "fy", "duration", "fixation", "subject", "condition", "
 def _read_csv(path: pathlib.Path) -> dict[str, np.ndarray]:
     """Image number (text) → (N, 2) centre-relative (fx, fy) of the "normal" condition."""
     if not path.is_file():
-        raise DatasetError(path, "label file not found")
+        raise not_a_file(path, "label file")
     points: dict[str, list[tuple[float, float]]] = {}
     try:
         with open(path, newline="") as file:
