@@ -319,7 +319,7 @@ def _image_cases():
     """Each bad image beside a good one, through predict, crop --out and center: status 1, the bad one
     named with its reason, the good one's outputs complete, none for the bad one."""
     outputs = {
-        "predict": _files("out/good_saliency.png", "out/good_overlay.png"),
+        "predict": _files("out/good_saliency.png", "out/good_overlay.jpg"),
         "crop": _files("out/good_crop_1x1.png", "out/good_crop_16x9.png"),
         "center": frozenset(),
     }
@@ -360,7 +360,7 @@ def _image_cases():
 
 def _warning_cases():
     """Inputs that run (status 0) with a warning naming the file."""
-    for command, out in (("predict", ("out/anim_saliency.png", "out/anim_overlay.png")), ("crop", ()),
+    for command, out in (("predict", ("out/anim_saliency.png", "out/anim_overlay.jpg")), ("crop", ()),
                          ("center", ())):
         for name in ("anim.gif", "anim.tiff"):
             def check(env, text, name=name):
@@ -372,7 +372,7 @@ def _warning_cases():
                        argv=lambda env, command=command, name=name: [command, name, "--model", env.stub] + (
                            ["--out", "out"] if command == "predict" else []))
     yield Case("predict tflite without metadata", "predict", "no FastSal metadata", status=0,
-               outputs=_files("out/image_saliency.png", "out/image_overlay.png"),
+               outputs=_files("out/image_saliency.png", "out/image_overlay.jpg"),
                argv=lambda env: ["predict", env.shared / "image.png", "--model", env.stub, "--out", "out"])
 
 
@@ -483,8 +483,8 @@ def _output_cases():
                argv=lambda env: ["export", env.keras, "--mode", "int8", "--out", "out/m.tflite"])
     yield Case("info a folder", "info", "plainfolder", argv=lambda env: ["info", env.shared / "plainfolder"])
     yield Case("benchmark an image", "benchmark", "image.png", argv=lambda env: ["benchmark", env.shared / "image.png"])
-    yield Case("export a .tflite", "export", "default-int8", argv=lambda env: ["export", "default-int8", "--out",
-                                                                              "out/m.tflite"])
+    yield Case("export a .tflite", "export", "stub.tflite", argv=lambda env: ["export", env.stub, "--out",
+                                                                             "out/m.tflite"])
 
 
 def _planted_code_cases():
@@ -546,7 +546,7 @@ def _path_cases():
            "name with spaces and quotes": "it's a photo.png"}
     for title, name in odd.items():
         stem = name[:-4]
-        for command, outputs in (("predict", (f"out/{stem}_saliency.png", f"out/{stem}_overlay.png")),
+        for command, outputs in (("predict", (f"out/{stem}_saliency.png", f"out/{stem}_overlay.jpg")),
                                  ("crop", (f"out/{stem}_crop_1x1.png",)), ("center", ())):
             said = "1 images in" if command == "predict" else name.split("\n")[0]  # predict names no good image
             yield Case(f"{command} {title}", command, said, status=0, outputs=_files(*outputs),

@@ -18,6 +18,7 @@ import os
 
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
+from fastsal_tf.predict import postprocess
 from fastsal_tf.predict.errors import ImageError
 from fastsal_tf.predict.images import DEFAULT_MAX_PIXELS
 
@@ -28,14 +29,12 @@ CROP_MARK = "fastsal crop"
 def written_by_crop(path: str | os.PathLike) -> bool:
     """Whether path is a crop `fastsal crop --out` wrote: a <stem>_crop_<W>x<H>.jpg / .png carrying
     CROP_MARK. False for any other or an unreadable file."""
-    name = os.path.basename(path)
-    if "_crop_" not in name or not name.lower().endswith((".jpg", ".png")):
+    name = os.path.basename(path).lower()
+    if "_crop_" not in name:
         return False
-    try:
-        with Image.open(path) as image:
-            return image.info.get("comment") == CROP_MARK.encode() or image.info.get("Software") == CROP_MARK
-    except (OSError, SyntaxError, ValueError, EOFError):
-        return False
+    if name.endswith(".jpg"):
+        return postprocess.jpeg_comment(path) == CROP_MARK
+    return name.endswith(".png") and postprocess.png_text(path).get("Software") == CROP_MARK
 
 
 def crop_suffix(source: str | os.PathLike) -> str:
