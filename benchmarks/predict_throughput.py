@@ -169,6 +169,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     configs = args.config or [Config("this", ROOT, [])]
 
+    load_before = os.getloadavg()  # the runs' own load would count at the end
     work = pathlib.Path(args.work)
     folder = work / "osie640"
     photos = make_images(pathlib.Path(args.stimuli), folder, args.images)
@@ -195,8 +196,8 @@ def main(argv=None) -> int:
               f"it; whole command {spread([len(photos) / t.wall for t in runs], 'images/s')}; CPU "
               f"{spread([1000 * t.cpu / len(photos) for t in runs], 'ms')} per image (= "
               f"{statistics.median(cores * len(photos) / t.cpu for t in runs):.0f} images/s with {cores} idle cores)")
-    load = os.getloadavg()
-    print(f"load average at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on {os.cpu_count()} cores"
+    load = load_before
+    print(f"load average at the start: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on {os.cpu_count()} cores"
           + (" (not idle: figures are indicative)" if load[0] > 0.5 else ""))
     if args.profile:
         profile(photos, work, args.profile_model)
