@@ -199,9 +199,12 @@ def test_a_command_stopped_by_a_signal_leaves_complete_sets(stub_tflite, tmp_pat
         Image.fromarray(noise(*HW, seed=index)).save(inputs / f"{index:03d}.png")
     out = tmp_path / "out"
     flags, suffixes = SETS[command]
+    # a shell that starts jobs in the background (CI) leaves SIGINT ignored in its children, and Python
+    # then keeps it ignored: give the child the default disposition a terminal's Ctrl-C meets
     process = subprocess.Popen([sys.executable, "-m", "fastsal_tf", command, inputs, "--model", stub_tflite,
                                 "--out", out, "--jobs", "2", *flags], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out.exists() and any(out.iterdir())) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
