@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from fastsal_tf.runtime.resolve import check_model_file
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -84,12 +86,18 @@ def main() -> int:
                         "--threads 1 on a busy machine)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     args = parser.parse_args()
+    path = pathlib.Path(args.model)
     try:
-        data = pathlib.Path(args.model).read_bytes()
-    except OSError as error:
-        print(f"profile_ops: cannot read {args.model}: {error.strerror}", file=sys.stderr)
+        if not path.exists():
+            raise ValueError(f"{path}: no such file")
+        check_model_file(path, "litert")
+        prefixes, kinds, names = prefix_models(path.read_bytes())
+    except (ValueError, OSError) as error:
+        print(f"profile_ops: {error}", file=sys.stderr)
         return 2
-    prefixes, kinds, names = prefix_models(data)
+    except Exception as error:  # a FlatBuffer that passes the identifier check but does not parse
+        print(f"profile_ops: {path}: not a readable LiteRT model ({type(error).__name__})", file=sys.stderr)
+        return 2
     clock = time.process_time if args.cpu_time else time.perf_counter
     table = time_prefixes(prefixes, args.threads, args.rounds, clock=clock)
     costs = np.median(np.diff(np.concatenate([np.zeros((args.rounds, 1)), table], axis=1), axis=1), axis=0)
