@@ -1,6 +1,6 @@
 """The optional OpenVINO backend (`pip install fastsal-tf[openvino]`): a .tflite export run by OpenVINO's CPU
 plugin, which reads LiteRT flatbuffers directly. LiteRT stays the reference (and the phone path); this
-backend is checked against it (tests/test_openvino_backend.py).
+backend is checked against it (tests/test_backend_choice.py).
 
 Precision: "f32" (default) asks OpenVINO for float32 inference, so a float export gives LiteRT's maps; "auto"
 leaves OpenVINO's own choice, which is bf16 on processors with AVX-512 BF16 / AMX (faster, about 3
