@@ -23,6 +23,7 @@ min-max normalised, so a flat, uncertain map stays grey instead of being stretch
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -75,11 +76,9 @@ def probability_to_output(prob_net: np.ndarray, place: Placement, original_hw: t
         radius = [min(int(np.ceil(4.0 * s)), n) for s, n in zip(sigma, content.shape)]
         content = ndimage.gaussian_filter(content, sigma, mode="constant", radius=radius)
     if content.shape != output_hw:
-        content = np.array(Image.fromarray(content).resize((output_hw[1], output_hw[0]), Image.Resampling.BILINEAR),
-                           dtype=np.float32)  # a new, writable array
-    else:
-        content = content.copy()
-    result = normalise(np.maximum(content, np.float32(0), out=content))
+        content = np.asarray(Image.fromarray(content).resize((output_hw[1], output_hw[0]),
+                                                             Image.Resampling.BILINEAR))  # read-only float32
+    result = normalise(np.maximum(content, np.float32(0)))  # the clamp makes the one new, writable array
     if center_bias and center_bias > 0:
         result = normalise(blend_center_bias(result, center_bias, center_bias_sigma))
     return result
@@ -138,19 +137,31 @@ def overlay(image: Image.Image | np.ndarray, display: np.ndarray, colormap: str 
             alpha: float = DEFAULT_ALPHA) -> Image.Image:
     """Colour map of the uint8 display map blended over the RGB image (same size): per pixel, the colour's
     opacity is alpha·sqrt(v/255), so unsalient areas show the image and the peak is alpha opaque. ValueError
-    unless 0 <= alpha <= 1."""
+    unless 0 <= alpha <= 1.
+
+    One palette lookup gives each pixel its colour and its opacity (an RGBA palette), and PIL pastes that
+    over a copy of the image with its own alpha as the mask: out = (img·(255 − a) + colour·a) / 255, rounded."""
     if not 0 <= alpha <= 1:
         raise ValueError(f"overlay alpha must be in [0, 1], got {alpha}")
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
-    gray = Image.fromarray(np.asarray(display, np.uint8))
-    if gray.size != image.size:
-        raise ValueError(f"overlay: map {gray.size} and image {image.size} differ in size")
-    heat = Image.frombytes("P", gray.size, gray.tobytes())
-    heat.putpalette(colormap_lut(colormap).tobytes())  # the colour map as a palette: one lookup per pixel
-    heat = heat.convert("RGB")
+    display = np.ascontiguousarray(display, dtype=np.uint8)
+    if display.shape != (image.height, image.width):
+        raise ValueError(f"overlay: map {display.shape[::-1]} and image {image.size} differ in size")
+    heat = Image.frombuffer("P", image.size, display, "raw", "P", 0, 1)
+    heat.putpalette(_overlay_palette(colormap, float(alpha)), "RGBA")
+    heat = heat.convert("RGBA")
+    blended = image.copy() if image.mode == "RGB" else image.convert("RGB")
+    blended.paste(heat, (0, 0), heat)
+    return blended
+
+
+@functools.lru_cache(maxsize=16)
+def _overlay_palette(colormap: str, alpha: float) -> bytes:
+    """(256 × RGBA) palette bytes: the colour map's colour of each display level and its opacity
+    round(255·alpha·sqrt(v/255))."""
     opacity = np.round(255 * alpha * np.sqrt(np.arange(256) / 255)).astype(np.uint8)
-    return Image.composite(heat, image.convert("RGB"), gray.point(opacity.tolist()))
+    return np.concatenate([colormap_lut(colormap), opacity[:, None]], axis=1).tobytes()
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
