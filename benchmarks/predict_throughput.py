@@ -118,6 +118,7 @@ def profile(photos: list[pathlib.Path], work: pathlib.Path, model: str, count: i
         backend.set_num_threads(1)
     spent: dict[str, float] = {}
     out = work / "profile_out"
+    shutil.rmtree(out, ignore_errors=True)  # new files, as the job writes them (replacing costs more)
     images = (photos * (1 + (count + 20) // len(photos)))[:count + 20]
     for index, photo in enumerate(images):
         if index == 20:  # warm-up done
@@ -138,11 +139,11 @@ def profile(photos: list[pathlib.Path], work: pathlib.Path, model: str, count: i
         stage("network map to probabilities")
         shown = postprocess.display_map(predictor.finish(prepared, net_map))
         stage("map back to 640x480 + display map")
-        files = {out / "m.png": postprocess.encode_png(shown, 1, PREDICT_MARK)}
+        files = {out / f"{index}_saliency.png": postprocess.encode_png(shown, 1, PREDICT_MARK)}
         stage("map PNG encode")
         blended = postprocess.overlay(prepared.display, shown)
         stage("overlay blend")
-        files[out / "o.jpg"] = postprocess.encode_jpeg(blended, comment=PREDICT_MARK[1])
+        files[out / f"{index}_overlay.jpg"] = postprocess.encode_jpeg(blended, comment=PREDICT_MARK[1])
         stage("overlay JPEG encode")
         write_all_atomic(files)
         stage("write both files")
