@@ -21,7 +21,7 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
                center_bias_sigma: float = 0.25, max_side: int | None = DEFAULT_MAX_SIDE,
                max_pixels: int | None = DEFAULT_MAX_PIXELS, input_size: tuple[int, int] | None = None,
                num_threads: int | None = None, variant: str | None = None,
-               backend: str = "auto") -> SaliencyPredictor:
+               backend: str = "auto", multiscale: bool = False) -> SaliencyPredictor:
     """Loads a FastSal model for prediction; the backend follows the file type.
 
     spec: "default" (the shipped FastSal-A as an fp32 LiteRT model, fastsal_tf/assets/fastsal_a_fp32.tflite: the
@@ -35,19 +35,27 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
     num_threads: LiteRT threads per interpreter, or OpenVINO threads (default: all cores).
     backend: "auto" (LiteRT for .tflite, Keras for .keras / .pth), "litert", "openvino" (a .tflite run by
       the optional OpenVINO package) or "keras" (fastsal_tf.runtime.resolve.runtime_for).
+    multiscale: run the FastSal at 192x256 and at 288x384 and average the two probability maps
+      (fastsal_tf.models.multiscale; the input frame is 288x384). More accurate on fixation data (OSIE
+      validation CC 0.815 against 0.802, NSS 3.32 against 3.03; EyeCrowd CC 0.732 against 0.716, NSS 2.10
+      against 1.89) at 3.25x the compute; it runs the Keras model (a shipped LiteRT name means its Keras
+      source), so it needs TensorFlow.
     The other options are the SaliencyPredictor settings (resize policy, blur, centre bias, size caps).
     Raises ModelNotFoundError (a FileNotFoundError) when the model is not there.
     """
+    if multiscale and input_size is not None:
+        raise ValueError("input_size does not apply to multi-scale prediction (it runs at 192x256 and 288x384)")
     backend, ref = load_backend(spec, input_size=input_size, num_threads=num_threads, variant=variant,
-                                backend=backend)
+                                backend=backend, multiscale=multiscale)
     resample = "bilinear"
     if ref.kind in ("keras", "torch"):
-        from fastsal_tf.models.fastsal import preprocessing_resample
+        from fastsal_tf.models.fastsal import FastSal, preprocessing_resample
 
         try:
             resample = preprocessing_resample(backend.model)
-        except ValueError:  # another Keras model: our pipeline's resampling
-            pass
+        except ValueError:  # a multi-scale FastSal (the network is one of its layers), else our pipeline's
+            networks = [layer for layer in backend.model.layers if isinstance(layer, FastSal)]
+            resample = preprocessing_resample(networks[0]) if networks else resample
     return SaliencyPredictor(backend, resize=resize, blur=blur, center_bias=center_bias,
                              center_bias_sigma=center_bias_sigma, max_side=max_side, max_pixels=max_pixels,
                              source=str(ref.path), resample=resample)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import (BLUR_HELP, MODEL_HELP, blur_sigma, check_out_path, input_size,
+from fastsal_tf.cli.arguments import (BLUR_HELP, MODEL_HELP, MULTISCALE_HELP, blur_sigma, check_out_path, input_size,
                                       non_negative_int, positive_int)
 from fastsal_tf.runtime.resolve import BACKENDS
 
@@ -41,6 +41,7 @@ def add_parser(subparsers):
                         help="runtime: auto (LiteRT for .tflite, Keras for .keras / .pth), litert, openvino (a "
                              ".tflite with the optional openvino package: pip install 'fastsal-tf[openvino]') "
                              "or keras (default: auto)")
+    parser.add_argument("--multiscale", action="store_true", help=MULTISCALE_HELP)
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders of folder inputs")
     parser.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
                         help="stretch to the network input (paper, default) or letterbox (keep the aspect ratio)")
@@ -79,6 +80,8 @@ def run(args) -> int:
 
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are bounded by --max-pixels
     check_out_path(args.out, folder=True)
+    if args.multiscale and args.size is not None:
+        raise ValueError("--size does not apply with --multiscale (it runs the network at 192x256 and 288x384)")
     kinds = (["saliency"] + ([runner.OVERLAY_KINDS[args.overlay_format]] if args.overlay else [])
              + (["npy"] if args.npy else []))
     items, missing = runner.collect_inputs(args.paths, args.out, args.recursive, kinds)
@@ -88,7 +91,7 @@ def run(args) -> int:
     predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
                            max_side=args.max_side, max_pixels=args.max_pixels,
                            input_size=args.size,
-                           num_threads=None, backend=args.backend)
+                           num_threads=None, backend=args.backend, multiscale=args.multiscale)
     print(f"fastsal predict: {len(items)} images -> {args.out}{os.sep} ({predictor.describe()}, resize "
           f"{args.resize})", file=sys.stderr)
     progress = Progress(len(items))

@@ -181,14 +181,19 @@ def runtime_for(ref: ModelRef, backend: str = "auto") -> str:
 
 def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads: int | None = None,
                  variant: str | None = None, prefer: tuple[str, ...] = PREFER_PROB, wanted: str = "",
-                 role: str = "model", flexible_size: tuple[int, int] = DEFAULT_INPUT_HW, backend: str = "auto"):
+                 role: str = "model", flexible_size: tuple[int, int] = DEFAULT_INPUT_HW, backend: str = "auto",
+                 multiscale: bool = False):
     """(Backend, ModelRef) for a spec (see resolve). input_size: the size to run at (a .pth import, a
     flexible-size model; a fixed-size model must match it); flexible_size: the size of a flexible-size
     model when input_size is None. num_threads: LiteRT / OpenVINO threads (per interpreter). prefer /
     wanted / role: which output to use (runtime.outputs.select_output). backend: BACKENDS (runtime_for);
-    "openvino" needs the optional openvino package (MissingBackendError otherwise)."""
+    "openvino" needs the optional openvino package (MissingBackendError otherwise). multiscale: run the
+    FastSal at MULTISCALE_SIZES and average the maps (load_multiscale)."""
     from fastsal_tf.runtime import backends
 
+    if multiscale:
+        return load_multiscale(spec, variant=variant, backend=backend, **{"prefer": prefer, "wanted": wanted,
+                                                                           "role": role})
     ref = resolve(spec)
     choice = {"prefer": prefer, "wanted": wanted, "role": role}
     if runtime_for(ref, backend) == "openvino":
@@ -208,3 +213,21 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
     if ref.kind == "torch":
         input_size = None  # built at that size
     return backends.KerasBackend(model, input_size, str(ref.path), flexible_size=flexible_size, **choice), ref
+
+
+def load_multiscale(spec, *, variant: str | None = None, backend: str = "auto", **choice):
+    """(KerasBackend, ModelRef) of the multi-scale FastSal of a spec (fastsal_tf.models.multiscale: the
+    network at 192×256 and 288×384, input at 288×384, the mean of the two probability maps). It runs the
+    Keras model: a shipped LiteRT name means the Keras model it was exported from (resolve_keras); another
+    .tflite file, a SavedModel or a backend other than auto / keras is a ValueError naming the file."""
+    from fastsal_tf.models.multiscale import build_multiscale
+    from fastsal_tf.runtime import backends
+
+    ref = resolve_keras(spec)
+    if ref.kind not in ("keras", "torch"):
+        raise ValueError(f"{ref.path}: multi-scale prediction runs a Keras FastSal (a .keras file, an authors' .pth "
+                         f"or a shipped name), not a {ref.kind} model")
+    if backend not in ("auto", "keras"):
+        raise ValueError(f"{ref.path}: multi-scale prediction runs on the Keras backend, not {backend!r}")
+    model = build_multiscale(load_keras(ref, variant=variant, role=choice.get("role", "model")))
+    return backends.KerasBackend(model, None, f"{ref.path}, multi-scale", **choice), ref
