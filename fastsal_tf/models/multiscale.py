@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from fastsal_tf.models.fastsal import FastSal, check_input_shape, describe, preprocessing_resample
+from fastsal_tf.models.fastsal import check_input_shape, describe, rebuild
 
 MULTISCALE_SIZES = ((192, 256), (288, 384))  # (height, width) of each pass: the training size and 1.5×
 
@@ -42,20 +42,6 @@ class ProbabilityMean(keras.layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
-def _frozen_copy(model, name):
-    """The FastSal `model` rebuilt with a flexible input size and only its logits head, weights copied, not
-    trainable (a trainable copy would update its BatchNorm statistics when called)."""
-    settings = describe(model)
-    config = {key: settings[key] for key in ("variant", "padding", "bn_epsilon", "pixel_shuffle", "normalization")}
-    copy = FastSal(input_shape=(None, None, 3), heads=("logits",), resample=preprocessing_resample(model),
-                   name=name, **config)
-    for layer in copy.layers:
-        if layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
-    copy.trainable = False
-    return copy
-
-
 def build_multiscale(model, sizes=MULTISCALE_SIZES, name: str | None = None) -> keras.Model:
     """A Keras model averaging the probability maps of the FastSal `model` run at each (height, width) in
     `sizes` (multiples of 32, at least one, no repeats).
@@ -63,8 +49,8 @@ def build_multiscale(model, sizes=MULTISCALE_SIZES, name: str | None = None) -> 
     Input "image": (N, H, W, 3) RGB 0–255 at the largest size (the one with the most pixels); each pass
     gets it resized (bilinear, antialiased) to its own size. Output {"prob": (N, H, W, 1)}: the passes'
     probability maps (pixel softmax of the logits) averaged by ProbabilityMean at (H, W), summing to 1.
-    All passes call one frozen, flexible-size copy of `model` (its weights once). ValueError for bad sizes or
-    a model that is no FastSal."""
+    All passes call one frozen, flexible-size copy of `model` (fastsal.rebuild: its weights once).
+    ValueError for bad sizes or a model that is no FastSal."""
     sizes = [tuple(int(v) for v in size) for size in sizes]
     if not sizes or len(set(sizes)) != len(sizes):
         raise ValueError(f"sizes must list at least one (height, width) and none twice, got {sizes}")
@@ -72,7 +58,8 @@ def build_multiscale(model, sizes=MULTISCALE_SIZES, name: str | None = None) -> 
         check_input_shape((*size, 3))
     largest = max(sizes, key=lambda size: size[0] * size[1])
     variant = describe(model)["variant"]
-    network = _frozen_copy(model, f"fastsal_{variant}")
+    network = rebuild(model, (None, None, 3), heads=("logits",))
+    network.trainable = False  # else calling it would update its BatchNorm statistics
     inputs = keras.Input((*largest, 3), name="image")
     maps = []
     for height, width in sizes:
