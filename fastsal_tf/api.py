@@ -43,8 +43,6 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
     The other options are the SaliencyPredictor settings (resize policy, blur, centre bias, size caps).
     Raises ModelNotFoundError (a FileNotFoundError) when the model is not there.
     """
-    if multiscale and input_size is not None:
-        raise ValueError("input_size does not apply to multi-scale prediction (it runs at 192x256 and 288x384)")
     backend, ref = load_backend(spec, input_size=input_size, num_threads=num_threads, variant=variant,
                                 backend=backend, multiscale=multiscale)
     resample = "bilinear"

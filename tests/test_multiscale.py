@@ -152,6 +152,10 @@ def test_multiscale_refuses_what_it_cannot_run(tmp_path):
         load_model("default", multiscale=True, backend="litert")
     with pytest.raises(ValueError, match="input_size does not apply"):
         load_model("default", multiscale=True, input_size=(288, 384))
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="corrupt.keras"):
+        load_model(str(corrupt), multiscale=True)
 
 
 def test_cli_names_size_with_multiscale(tmp_path, capsys):
@@ -162,3 +166,13 @@ def test_cli_names_size_with_multiscale(tmp_path, capsys):
     code = main(["predict", str(image), "--multiscale", "--size", "288x384", "--out", str(tmp_path / "out")])
     assert code == 2 and "--size does not apply with --multiscale" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_program_names_a_corrupt_model_and_exits_2(tmp_path):
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"")
+    result = subprocess.run([sys.executable, str(ROOT / "training" / "multiscale_teacher.py"), f"--model={corrupt}",
+                             f"--out={tmp_path / 'm.keras'}"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "corrupt.keras" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "m.keras").exists()

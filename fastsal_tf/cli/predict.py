@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import (BLUR_HELP, MODEL_HELP, MULTISCALE_HELP, blur_sigma, check_out_path, input_size,
-                                      non_negative_int, positive_int)
+from fastsal_tf.cli.arguments import (BLUR_HELP, MODEL_HELP, MULTISCALE_HELP, blur_sigma, check_out_path,
+                                      input_size, non_negative_int, positive_int)
 from fastsal_tf.runtime.resolve import BACKENDS
 
 DEFAULT_OUT = "saliency"

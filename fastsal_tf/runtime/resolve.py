@@ -192,8 +192,9 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
     from fastsal_tf.runtime import backends
 
     if multiscale:
-        return load_multiscale(spec, variant=variant, backend=backend, **{"prefer": prefer, "wanted": wanted,
-                                                                           "role": role})
+        if input_size is not None:
+            raise ValueError("input_size does not apply to multi-scale prediction (it runs at 192x256 and 288x384)")
+        return load_multiscale(spec, variant=variant, backend=backend, prefer=prefer, wanted=wanted, role=role)
     ref = resolve(spec)
     choice = {"prefer": prefer, "wanted": wanted, "role": role}
     if runtime_for(ref, backend) == "openvino":
@@ -215,7 +216,8 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
     return backends.KerasBackend(model, input_size, str(ref.path), flexible_size=flexible_size, **choice), ref
 
 
-def load_multiscale(spec, *, variant: str | None = None, backend: str = "auto", **choice):
+def load_multiscale(spec, *, variant: str | None = None, backend: str = "auto", prefer: tuple[str, ...] = PREFER_PROB,
+                    wanted: str = "", role: str = "model"):
     """(KerasBackend, ModelRef) of the multi-scale FastSal of a spec (fastsal_tf.models.multiscale: the
     network at 192×256 and 288×384, input at 288×384, the mean of the two probability maps). It runs the
     Keras model: a shipped LiteRT name means the Keras model it was exported from (resolve_keras); another
@@ -229,5 +231,5 @@ def load_multiscale(spec, *, variant: str | None = None, backend: str = "auto", 
                          f"or a shipped name), not a {ref.kind} model")
     if backend not in ("auto", "keras"):
         raise ValueError(f"{ref.path}: multi-scale prediction runs on the Keras backend, not {backend!r}")
-    model = build_multiscale(load_keras(ref, variant=variant, role=choice.get("role", "model")))
-    return backends.KerasBackend(model, None, f"{ref.path}, multi-scale", **choice), ref
+    model = build_multiscale(load_keras(ref, variant=variant, role=role))
+    return backends.KerasBackend(model, None, f"{ref.path}, multi-scale", prefer=prefer, wanted=wanted, role=role), ref
