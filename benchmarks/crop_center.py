@@ -2,7 +2,8 @@
 
 Usage:
   python benchmarks/crop_center.py [--osie ../shared/data/osie] [--eyecrowd /work/data/extra/eyecrowd]
-      [--model default] [--work /tmp/fastsal_crop_center] [--timing-images 300] [--jobs 2]
+      [--model default] [--timing-model default-int8] [--work /tmp/fastsal_crop_center] [--timing-images 300]
+      [--jobs 2]
   python benchmarks/crop_center.py --sweep     # the parameter choice, on OSIE validation only
 
 Scores, per image then averaged (paired differences with their standard errors over images):
@@ -15,7 +16,7 @@ Scores, per image then averaged (paired differences with their standard errors o
   Baselines: the image centre and attention-center's pred_center (mapped back from its letterboxed 480×640
   frame); upper bound: the best point for the fixations themselves (searched on a 4-px grid).
 - time per image of `fastsal crop --aspect 1:1,16:9,9:16` on 640×480 JPEGs (the job behind the command,
-  model default-int8, --jobs threads), from benchmarks/predict_throughput.py's synthetic images.
+  model --timing-model, --jobs threads), from benchmarks/predict_throughput.py's synthetic images.
 
 The parameters of the decisions (fastsal_tf/predict/decisions.py) were chosen with --sweep on OSIE
 validation only; EyeCrowd (other lab, other observers, crowd scenes) is the held-out check.
@@ -54,6 +55,19 @@ def _cached(cache: pathlib.Path, examples, key: str):
             if "ids" in data and list(data["ids"]) == [e.id for e in examples]:
                 return data[key]
     return None
+
+
+def maps_cache(work: pathlib.Path, dataset: str, model_spec: str) -> pathlib.Path:
+    """The cache file of a model's maps on a set, named by the model file it resolves to (its name, size
+    and modification time), so that a shipped name that now means another file is not served stale maps."""
+    import hashlib
+
+    from fastsal_tf.runtime.resolve import resolve
+
+    path = resolve(model_spec).path
+    stat = path.stat()
+    stamp = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+    return work / f"{dataset}_{path.stem}_{stamp}_maps.npz"
 
 
 def network_maps(examples, model_spec: str, cache: pathlib.Path) -> np.ndarray:
@@ -290,6 +304,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="default", help="model for the quality scores (default: default)")
     parser.add_argument("--work", default="/tmp/fastsal_crop_center", help="cache folder")
     parser.add_argument("--timing-images", type=int, default=300, help="JPEGs for the timing (0: no timing)")
+    parser.add_argument("--timing-model", default="default-int8", help="model for the timing (default: default-int8)")
     parser.add_argument("--jobs", type=int, default=2, help="threads for the timing (default 2)")
     parser.add_argument("--sweep", action="store_true", help="the parameter sweep on OSIE validation only")
     args = parser.parse_args(argv)
@@ -298,7 +313,7 @@ def main(argv=None) -> int:
 
     if args.sweep:
         examples = load_examples("osie", args.osie)
-        maps = network_maps(examples, args.model, work / f"osie_{args.model}_maps.npz")
+        maps = network_maps(examples, args.model, maps_cache(work, "osie", args.model))
         print(f"Sweep on OSIE validation ({len(examples)} images), model {args.model}: mean ± standard error")
         for name, mean, error in sweep(examples, maps):
             print(f"  {name:55s} {mean:.4f} ± {error:.4f}")
@@ -308,7 +323,7 @@ def main(argv=None) -> int:
     for dataset, root, title in (("osie", args.osie, "OSIE validation (tuning set)"),
                                  ("eyecrowd", args.eyecrowd, "EyeCrowd (held out)")):
         examples = load_examples(dataset, root)
-        maps = network_maps(examples, args.model, work / f"{dataset}_{args.model}_maps.npz")
+        maps = network_maps(examples, args.model, maps_cache(work, dataset, args.model))
         centers = attention_centers(examples, work / f"{dataset}_attention_center.npz")
         rows = [score_image(example, prob, center, decisions.CROP_PRIOR, decisions.CENTER_PRIOR)
                 for (example, prob), center in zip(full_maps(examples, maps), centers)]
@@ -318,7 +333,7 @@ def main(argv=None) -> int:
             print(f"- {goal}: {'met' if met else 'NOT met'}")
         print()
     if args.timing_images:
-        print("\n".join(crop_throughput(work, args.timing_images, args.jobs)))
+        print("\n".join(crop_throughput(work, args.timing_images, args.jobs, args.timing_model)))
     return 0
 
 

@@ -10,8 +10,10 @@ Contestants, batch 1 at 192x256, `--threads` threads each:
   our models as `fastsal predict` calls them: `Backend.run` on one uint8 frame (the model's outputs as
   predict reads them, dequantisation and the host-side probability map included), for every shipped model
   with every installed runtime that runs it (fastsal_tf.runtime.resolve.RUNTIMES), plus FastSal-C int8 and
-  A / C fp32 exports of the shipped weights made with the current export code (cached in --work; int8
+  A ("fast") / C fp32 exports of the shipped weights made with the current export code (cached in --work; int8
   calibrated on OSIE images when ../shared/data/osie is there, parity not enforced: they are for timing).
+  A model built at another size (the default FastSal-A, 288x384) runs on a frame of its own size; its rows
+  say the size and take no part in the goals, which compare the networks at the authors' 192x256.
 Rounds are interleaved (each round runs every contestant `--runs` times, in a rotated order). Prints the
 median per call, the p10–p90 spread, the ratios to the reference of the same variant and the issue's goals;
 `--json` prints one JSON object instead. Says when the machine was not idle: the 1-minute load average
@@ -53,6 +55,7 @@ class Contestant:
     variant: str
     call: Callable[[], object]
     fp32_accurate: bool = False
+    authors_size: bool = True  # runs at the authors' 192x256 (only those rows count for the goals)
     times_ms: list = dataclasses.field(default_factory=list)
 
 
@@ -129,10 +132,9 @@ def our_contestants(work: pathlib.Path, threads: int, frame: np.ndarray) -> list
     for name in SHIPPED_MODELS:
         ref = resolve(name)
         models.setdefault(ref.path, (name, None))
-    for spec, mode in (("default", "fp32"), ("default-c", "fp32"), ("default-c", "int8")):
+    for spec, mode in (("fast", "fp32"), ("default-c", "fp32"), ("default-c", "int8")):
         models.setdefault(_export_cached(work, spec, mode), (f"{spec} {mode} export", None))
     contestants = []
-    batch = frame[None]
     for path, (label, _) in models.items():
         kind = resolve(path).kind
         for runtime in RUNTIMES[kind]:
@@ -143,10 +145,14 @@ def our_contestants(work: pathlib.Path, threads: int, frame: np.ndarray) -> list
             variant = _variant(backend, path)
             title = {"litert": "LiteRT", "openvino": "OpenVINO f32", "keras": "Keras"}[runtime]
             name = f"{variant} {mode} {title} (predict)"
+            batch, own_size = frame[None], tuple(backend.input_hw) == INPUT_HW
+            if not own_size:
+                batch = np.resize(frame, (1, *backend.input_hw, 3))
+                name = f"{name} at {backend.input_hw[0]}x{backend.input_hw[1]}"
             if name in (c.name for c in contestants):
                 name = f"{name} [{label}]"
-            contestants.append(Contestant(name, variant, lambda b=backend: b.run(batch),
-                                          fp32_accurate=mode == "fp32"))
+            contestants.append(Contestant(name, variant, lambda b=backend, x=batch: b.run(x),
+                                          fp32_accurate=mode == "fp32", authors_size=own_size))
     return contestants
 
 
@@ -199,6 +205,7 @@ def summarise(contestants: list[Contestant]) -> list[dict]:
     for contestant in contestants:
         times = np.asarray(contestant.times_ms)
         rows.append({"name": contestant.name, "variant": contestant.variant, "fp32_accurate": contestant.fp32_accurate,
+                     "authors_size": contestant.authors_size,
                      "median_ms": float(np.median(times)), "p10_ms": float(np.percentile(times, 10)),
                      "p90_ms": float(np.percentile(times, 90)), "calls": int(times.size)})
     return rows
@@ -206,7 +213,7 @@ def summarise(contestants: list[Contestant]) -> list[dict]:
 
 def goals(rows: list[dict]) -> list[dict]:
     by_name = {row["name"]: row for row in rows}
-    accurate = [row for row in rows if row["variant"] == "A" and row["fp32_accurate"]
+    accurate = [row for row in rows if row["variant"] == "A" and row["fp32_accurate"] and row["authors_size"]
                 and not row["name"].startswith("authors")]
     if accurate:
         by_name["A fastest fp32-accurate"] = min(accurate, key=lambda row: row["median_ms"])

@@ -24,9 +24,11 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
                backend: str = "auto", multiscale: bool = False) -> SaliencyPredictor:
     """Loads a FastSal model for prediction; the backend follows the file type.
 
-    spec: "default" (the shipped FastSal-A as an fp32 LiteRT model, fastsal_tf/assets/fastsal_a_fp32.tflite: the
-      Keras model's maps without TensorFlow), "default-keras" (the same FastSal-A as a Keras model,
-      fastsal_a.keras), "default-c" (FastSal-C, Keras), "default-int8" (FastSal-A int8, LiteRT), or a path:
+    spec: "default" (the shipped FastSal-A, trained at 288×384, as an fp32 LiteRT model,
+      fastsal_tf/assets/fastsal_a_288x384_fp32.tflite: the Keras model's maps without TensorFlow),
+      "default-keras" (the same FastSal-A as a Keras model), "default-int8" (it as int8 LiteRT), "fast",
+      "fast-keras", "fast-int8" (the first shipped FastSal-A, 192×256, OSIE only: 1.7× the throughput, less
+      accurate on photos from other sets), "default-c" (FastSal-C, Keras, 192×256), or a path:
       a .keras file (Keras), a .tflite file (LiteRT, run with ai_edge_litert), an authors' .pth/.pt checkpoint
       (imported on the fly, variant A or C detected from its keys; `variant` checks it) or a SavedModel
       directory (fastsal_tf.runtime).
@@ -35,11 +37,11 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
     num_threads: LiteRT threads per interpreter, or OpenVINO threads (default: all cores).
     backend: "auto" (LiteRT for .tflite, Keras for .keras / .pth), "litert", "openvino" (a .tflite run by
       the optional OpenVINO package) or "keras" (fastsal_tf.runtime.resolve.runtime_for).
-    multiscale: run the FastSal at 192x256 and at 288x384 and average the two probability maps
-      (fastsal_tf.models.multiscale; the input frame is 288x384). More accurate on fixation data (OSIE
-      validation CC 0.815 against 0.802, NSS 3.32 against 3.03; EyeCrowd CC 0.732 against 0.716, NSS 2.10
-      against 1.89) at 3.25x the compute; it runs the Keras model (a shipped LiteRT name means its Keras
-      source), so it needs TensorFlow.
+    multiscale: run the FastSal at its own size and at 1.5× it and average the two probability maps
+      (fastsal_tf.models.multiscale; the input frame is the larger size). For "fast" (192x256 + 288x384) more
+      accurate on fixation data (OSIE validation CC 0.815 against 0.802, NSS 3.32 against 3.03; EyeCrowd CC
+      0.732 against 0.716, NSS 2.10 against 1.89) at 3.25x the compute; it runs the Keras model (a shipped
+      LiteRT name means its Keras source), so it needs TensorFlow.
     The other options are the SaliencyPredictor settings (resize policy, blur, centre bias, size caps).
     Raises ModelNotFoundError (a FileNotFoundError) when the model is not there.
     """

@@ -302,6 +302,13 @@ def test_cli_export_and_info(tiny_files, tmp_path, capsys):
     assert info["metadata"]["source_file"] == "tiny.keras" and "SOFTMAX" in info["ops"]
     assert info["inputs"][0]["shape"] == [1, 64, 64, 3]
 
+    # Without --size the export runs at the Keras model's own input size; the weights' terms go into the metadata.
+    own = tmp_path / "own.tflite"
+    assert main(["export", str(model_path), "--out", str(own), "--weights-terms", "research use only"]) == 0
+    capsys.readouterr()
+    assert read_metadata(own)["input"]["shape"] == [1, *SIZE, 3]
+    assert read_metadata(own)["weights_terms"] == "research use only" and "training_data" in read_metadata(own)
+
     assert main(["export", str(model_path), "--mode", "int8", "--out", str(tmp_path / "x.tflite"),
                  "--size", "64x64"]) == 2
     assert "--representative" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from fastsal_tf.models import build_fastsal, rebuild
-from fastsal_tf.models.multiscale import ProbabilityMean, build_multiscale
+from fastsal_tf.models.multiscale import ProbabilityMean, build_multiscale, multiscale_sizes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SMALL, LARGE = (64, 96), (96, 128)
@@ -86,6 +86,19 @@ def test_calling_leaves_the_weights_and_a_saved_copy_loads_identical(network, im
     np.testing.assert_array_equal(loaded(images)["prob"].numpy(), first)
 
 
+@pytest.mark.parametrize("own, second", [((192, 256), (288, 384)), ((288, 384), (416, 576)), ((64, 96), (96, 128)),
+                                          ((32, 32), (64, 64))])
+def test_second_size_is_one_and_a_half_times_on_the_32_grid(own, second):
+    assert multiscale_sizes(own) == (own, second)
+
+
+def test_default_sizes_are_the_model_own_size_and_one_and_a_half_times_it(network, images):
+    multi = build_multiscale(network)  # built at SMALL = 64x96 → 64x96 and 96x128 (= LARGE)
+    assert multi.input_shape == (None, *LARGE, 3)
+    np.testing.assert_array_equal(multi(images)["prob"].numpy(),
+                                  build_multiscale(network, [SMALL, LARGE])(images)["prob"].numpy())
+
+
 @pytest.mark.parametrize("sizes", [[], [SMALL, SMALL], [(64, 90)], [(0, 64)]])
 def test_rejects_bad_sizes(network, sizes):
     with pytest.raises(ValueError):
@@ -120,6 +133,7 @@ needs_photo = pytest.mark.skipif(not PHOTO.is_file(), reason="../shared/data/osi
 
 @needs_photo
 def test_load_model_multiscale_is_the_mean_of_the_two_sizes():
+    """For the shipped 192x256 FastSal-A ("fast"): its maps at 192x256 and 288x384, averaged."""
     from PIL import Image
 
     from fastsal_tf.api import load_model
@@ -127,10 +141,11 @@ def test_load_model_multiscale_is_the_mean_of_the_two_sizes():
     from fastsal_tf.runtime.backends import KerasBackend
 
     rgb = np.asarray(Image.open(PHOTO).convert("RGB"))
-    multi = load_model("default", multiscale=True)
+    multi = load_model("fast", multiscale=True)
     assert multi.input_size == (288, 384)
+    assert load_model("default", multiscale=True).input_size == (416, 576)  # the 288x384 default, 1.5x
     got = multi.predict_map(rgb)
-    single = load_model("default-keras")
+    single = load_model("fast-keras")
     at_192 = single.predict_map(rgb)
     at_288 = SaliencyPredictor(KerasBackend(rebuild(single.backend.model, (288, 384, 3)))).predict_map(rgb)
     expected = (at_192 + at_288) / 2
@@ -148,7 +163,7 @@ def test_multiscale_refuses_what_it_cannot_run(tmp_path):
     int8 = ROOT / "fastsal_tf" / "assets" / "fastsal_a_int8.tflite"
     with pytest.raises(ValueError, match="fastsal_a_int8.tflite.*runs a Keras FastSal"):
         load_model(str(int8), multiscale=True)
-    with pytest.raises(ValueError, match="fastsal_a.keras.*Keras backend, not 'litert'"):
+    with pytest.raises(ValueError, match="fastsal_a_288x384.keras.*Keras backend, not 'litert'"):
         load_model("default", multiscale=True, backend="litert")
     with pytest.raises(ValueError, match="input_size does not apply"):
         load_model("default", multiscale=True, input_size=(288, 384))

@@ -216,15 +216,16 @@ def test_missing_shipped_model_says_how_to_give_one(monkeypatch, tmp_path, capsy
     with pytest.raises(ValueError, match="unsupported model"):
         api.load_model(tmp_path / "model.onnx")
     (tmp_path / "assets").mkdir()
-    (tmp_path / "assets" / "fastsal_a.keras").write_bytes(tiny_keras.read_bytes())
-    assert runtime_resolve.resolve("default-keras") == (tmp_path / "assets" / "fastsal_a.keras", "keras")
+    (tmp_path / "assets" / "fastsal_a_288x384.keras").write_bytes(tiny_keras.read_bytes())
+    assert runtime_resolve.resolve("default-keras") == (tmp_path / "assets" / "fastsal_a_288x384.keras", "keras")
     with pytest.raises(ModelNotFoundError):  # the default's .tflite is still missing, not silently replaced
         runtime_resolve.resolve("default")
 
 
-def test_shipped_litert_names_export_from_their_keras_model():
-    keras_ref = runtime_resolve.resolve("default-keras")
-    for spec in ("default", "default-int8"):
+@pytest.mark.parametrize("family", ["default", "fast"])
+def test_shipped_litert_names_export_from_their_keras_model(family):
+    keras_ref = runtime_resolve.resolve(f"{family}-keras")
+    for spec in (family, f"{family}-int8"):
         assert runtime_resolve.resolve(spec).kind == "litert"
         assert runtime_resolve.resolve_keras(spec) == keras_ref
     assert runtime_resolve.resolve_keras("default-c") == runtime_resolve.resolve("default-c")

@@ -4,7 +4,7 @@ weights at several input sizes and averages the probability maps. Use it as a ps
 largest size) or score it (`benchmarks/generalisation.py NAME=FILE`).
 
 Example (the two-scale teachers of docs/experiments.md):
-  python training/multiscale_teacher.py --model=default --out=runs/teachers/a_ms.keras
+  python training/multiscale_teacher.py --model=fast --out=runs/teachers/a_ms.keras
   python training/multiscale_teacher.py --model=default-c --out=runs/teachers/c_ms.keras --sizes=192x256,288x384
 """
 
@@ -18,7 +18,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "a FastSal .keras file or shipped name (default, default-c; LiteRT names "
                     "mean the Keras model they came from)")
 flags.DEFINE_string("out", None, "output .keras file")
-flags.DEFINE_list("sizes", ["192x256", "288x384"], "HxW of each pass, multiples of 32; the input is the largest")
+flags.DEFINE_list("sizes", None, "HxW of each pass, multiples of 32; the input is the largest (default: the "
+                  "network's own size and 1.5x it, e.g. 192x256,288x384)")
 flags.mark_flags_as_required(["model", "out"])
 
 
@@ -32,7 +33,7 @@ def main(argv):
     try:
         if not FLAGS.out.endswith(".keras"):
             raise ValueError(f"--out must name a .keras file, got {FLAGS.out!r}")
-        sizes = [parse_size(text, "--sizes") for text in FLAGS.sizes]
+        sizes = [parse_size(text, "--sizes") for text in FLAGS.sizes] if FLAGS.sizes else None
         network = build_multiscale(load_keras(resolve_keras(FLAGS.model)), sizes)
         save_atomically(network, FLAGS.out)
     except (ValueError, OSError) as error:

@@ -91,9 +91,10 @@ def unit_fraction(text):
     return value
 
 
-MODEL_HELP = ("'default' (the shipped FastSal-A as fp32 LiteRT: the Keras model's maps, no TensorFlow), "
-              "'default-keras' (the same as Keras), 'default-c', 'default-int8', or a .keras, .tflite (LiteRT) or "
+MODEL_HELP = ("'default' (the shipped FastSal-A, 288x384, as fp32 LiteRT: the Keras model's maps, no TensorFlow), "
+              "'default-keras' (the same as Keras), 'default-int8', 'fast' / 'fast-keras' / 'fast-int8' (the "
+              "192x256 FastSal-A: 1.7x faster, less accurate), 'default-c', or a .keras, .tflite (LiteRT) or "
               "authors' .pth file (default: default)")
-MULTISCALE_HELP = ("run the network at 192x256 and 288x384 and average the two maps: more accurate on eye-fixation "
-                   "data, 3.25x the compute; runs the Keras model of a shipped name (needs TensorFlow)")
+MULTISCALE_HELP = ("run the network at its own size and at 1.5x it and average the two maps: more accurate on "
+                   "eye-fixation data, about 3x the compute; runs the Keras model of a shipped name (needs TensorFlow)")
 BLUR_HELP = f"Gaussian blur of the map, sigma in pixels of the original image (default 0: none; at most {MAX_BLUR:g})"

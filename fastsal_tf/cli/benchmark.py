@@ -9,7 +9,7 @@ from fastsal_tf.cli.arguments import non_negative_int, positive_int
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("benchmark", help="latency of a .tflite model with the LiteRT CPU interpreter")
-    parser.add_argument("model", help="a .tflite file, default (the shipped fp32 model) or default-int8")
+    parser.add_argument("model", help="a .tflite file or a shipped LiteRT name (default, default-int8, fast, fast-int8)")
     parser.add_argument("--threads", type=positive_int, default=2, help="interpreter threads (default 2)")
     parser.add_argument("--runs", type=positive_int, default=100, help="timed runs (default 100)")
     parser.add_argument("--warmup", type=non_negative_int, default=10, help="untimed runs first (default 10)")
@@ -23,7 +23,8 @@ def run(args):
 
     ref = resolve(args.model)
     if ref.kind != "litert":
-        raise ValueError(f"benchmark needs a .tflite file, default or default-int8, got {args.model!r}")
+        raise ValueError(f"benchmark needs a .tflite file or a shipped LiteRT name (default, default-int8, fast, "
+                         f"fast-int8), got {args.model!r}")
     try:
         result = benchmark_tflite(str(ref.path), threads=args.threads, runs=args.runs, warmup=args.warmup)
     except (ValueError, RuntimeError) as error:

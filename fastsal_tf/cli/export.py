@@ -23,7 +23,8 @@ OUT_HELP = "output .tflite file (the report goes to <stem>.parity.json)"
 EXPORT_OPTIONS = (
     ("mode", "fp32", ("fp32", "fp16", "dynamic", "int8"), "fp32, fp16 (float16 weights), dynamic (dynamic-range "
      "int8 weights) or int8 (full integer; needs --representative). Default fp32"),
-    ("size", "192x256", None, "fixed input HxW, multiples of 32 (default 192x256)"),
+    ("size", None, None, "fixed input HxW, multiples of 32 (default: the Keras model's own input size; 192x256 "
+     "for a .pth checkpoint)"),
     ("input_dtype", "uint8", ("uint8", "float32"), "input tensor type, RGB 0-255 either way (default uint8)"),
     ("outputs", "map", None, "comma-separated subset of map, prob, logits (default map)"),
     ("map_dtype", "float32", ("float32", "uint8"), "saliency_map as float32 in [0, 1] or uint8 0-255 "
@@ -37,6 +38,7 @@ EXPORT_OPTIONS = (
     ("normalization", "imagenet", None, "in-model normalisation for a .pth checkpoint (default imagenet: the "
      "authors' preprocessing; 'none' for pre-normalised float input)"),
     ("training_data", None, None, "metadata: what the weights were trained on"),
+    ("weights_terms", None, None, "metadata: the terms of use the weights inherit from their training data"),
     ("threads", 2, None, "LiteRT threads for the parity run (default 2)"),
 )
 
@@ -61,7 +63,7 @@ def export_options(values, check_parity, gpu_friendly=False):
     from fastsal_tf.export.options import ExportOptions
 
     settings = {name: getattr(values, name) for name, *_ in EXPORT_OPTIONS}
-    settings["size"] = parse_size(settings["size"])
+    settings["size"] = parse_size(settings["size"]) if settings["size"] else None
     return ExportOptions(values.model, values.out, check_parity=check_parity, gpu_friendly=gpu_friendly, **settings)
 
 

@@ -10,7 +10,7 @@ from fastsal_tf.cli.arguments import input_size, parse_size  # noqa: F401
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("info", help="parameter counts and MACs of a variant, or describe a model file")
-    parser.add_argument("model", nargs="?", help="a shipped name (default, default-keras, default-c, default-int8), a "
+    parser.add_argument("model", nargs="?", help="a shipped name (default, default-keras, default-int8, fast, default-c, ...), a "
                         ".keras, .tflite or .pth file to describe (default: describe --variant)")
     parser.add_argument("--variant", choices=["A", "C"], default="A", help="FastSal variant (default A)")
     parser.add_argument("--size", type=input_size, default="192x256",

@@ -17,7 +17,10 @@ def logits_model(model, input_size):
         raise ExportError("the model must have a single image input")
     if any(side not in (None, want) for side, want in zip(built, input_size)):
         model = rebuild_fastsal(model, input_size)
-    outputs = model.output
+    try:
+        outputs = model.output
+    except AttributeError:  # a Sequential model that was never called on an input
+        raise ExportError("the model has no defined output (give a FastSal .keras file)") from None
     if isinstance(outputs, dict):
         if "logits" in outputs:
             logits = outputs["logits"]

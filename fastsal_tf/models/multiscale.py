@@ -1,9 +1,9 @@
 """A multi-scale FastSal: one Keras model that runs a FastSal's weights at several input sizes and averages
 their probability maps (test-time multi-scale inference, used as a distillation teacher).
 
-Why: at the training size (192×256) the shipped FastSal-A gives smooth maps; run at 288×384 its blobs are a
-third smaller in image pixels and land on smaller things (faces in a crowd). The mean of the two maps scores
-higher than either on fixation data (OSIE validation and EyeCrowd; docs/experiments.md has the numbers).
+Why: at its training size (192×256) the first shipped FastSal-A gives smooth maps; run at 288×384 its blobs
+are a third smaller in image pixels and land on smaller things (faces in a crowd). The mean of the two maps
+scores higher than either on fixation data (OSIE validation and EyeCrowd; docs/experiments.md has the numbers).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from fastsal_tf.models.fastsal import check_input_shape, describe, rebuild
 
-MULTISCALE_SIZES = ((192, 256), (288, 384))  # (height, width) of each pass: the training size and 1.5×
+MULTISCALE_FACTOR = 1.5  # the second pass's size relative to the network's own (multiscale_sizes)
 
 
 @keras.saving.register_keras_serializable(package="fastsal")
@@ -42,15 +42,27 @@ class ProbabilityMean(keras.layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
-def build_multiscale(model, sizes=MULTISCALE_SIZES, name: str | None = None) -> keras.Model:
+def multiscale_sizes(input_hw) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The two passes of a network built at input_hw = (height, width): its own size and MULTISCALE_FACTOR
+    times it, each side rounded down to a multiple of 32 but at least 32 more than its own (192×256 →
+    288×384; 288×384 → 416×576)."""
+    height, width = (int(v) for v in input_hw)
+    return (height, width), tuple(max(int(v * MULTISCALE_FACTOR) // 32 * 32, v + 32) for v in (height, width))
+
+
+def build_multiscale(model, sizes=None, name: str | None = None) -> keras.Model:
     """A Keras model averaging the probability maps of the FastSal `model` run at each (height, width) in
-    `sizes` (multiples of 32, at least one, no repeats).
+    `sizes` (multiples of 32, at least one, no repeats; default: multiscale_sizes of the model's own input
+    size, 192×256 for a flexible-size model).
 
     Input "image": (N, H, W, 3) RGB 0–255 at the largest size (the one with the most pixels); each pass
     gets it resized (bilinear, antialiased) to its own size. Output {"prob": (N, H, W, 1)}: the passes'
     probability maps (pixel softmax of the logits) averaged by ProbabilityMean at (H, W), summing to 1.
     All passes call one frozen, flexible-size copy of `model` (fastsal.rebuild: its weights once).
     ValueError for bad sizes or a model that is no FastSal."""
+    if sizes is None:
+        own = model.input_shape[1:3]
+        sizes = multiscale_sizes(own if all(own) else (192, 256))
     sizes = [tuple(int(v) for v in size) for size in sizes]
     if not sizes or len(set(sizes)) != len(sizes):
         raise ValueError(f"sizes must list at least one (height, width) and none twice, got {sizes}")

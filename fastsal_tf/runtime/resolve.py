@@ -17,17 +17,24 @@ from fastsal_tf.predict.errors import ModelNotFoundError
 from fastsal_tf.runtime.outputs import PREFER_PROB
 
 ASSETS_DIR = pathlib.Path(__file__).resolve().parents[1] / "assets"
-# Names of the models shipped in fastsal_tf/assets/. "default" is the fp32 LiteRT export of FastSal-A: its maps
-# equal the Keras model's (max |Δ| 7e-6 on the map) and it runs without TensorFlow (README, "Which default").
+# Names of the models shipped in fastsal_tf/assets/. "default" is FastSal-A trained at 288×384 (OSIE and
+# pseudo-labelled photos; MODEL_CARD.md), as its fp32 LiteRT export: its maps equal the Keras model's and it
+# runs without TensorFlow (README, "Which model"). "fast" is the first shipped FastSal-A, trained at 192×256 on
+# OSIE only: 1.7× the throughput, less accurate on photos from other sets.
 SHIPPED_MODELS = {
-    "default": "fastsal_a_fp32.tflite",
-    "default-a": "fastsal_a_fp32.tflite",
-    "default-keras": "fastsal_a.keras",
+    "default": "fastsal_a_288x384_fp32.tflite",
+    "default-a": "fastsal_a_288x384_fp32.tflite",
+    "default-keras": "fastsal_a_288x384.keras",
+    "default-int8": "fastsal_a_288x384_int8.tflite",
     "default-c": "fastsal_c.keras",
-    "default-int8": "fastsal_a_int8.tflite",
+    "fast": "fastsal_a_fp32.tflite",
+    "fast-keras": "fastsal_a.keras",
+    "fast-int8": "fastsal_a_int8.tflite",
 }
 # The Keras model each shipped LiteRT file was exported from (what `fastsal export default` exports).
-KERAS_SOURCES = {"fastsal_a_fp32.tflite": "fastsal_a.keras", "fastsal_a_int8.tflite": "fastsal_a.keras"}
+KERAS_SOURCES = {"fastsal_a_288x384_fp32.tflite": "fastsal_a_288x384.keras",
+                 "fastsal_a_288x384_int8.tflite": "fastsal_a_288x384.keras",
+                 "fastsal_a_fp32.tflite": "fastsal_a.keras", "fastsal_a_int8.tflite": "fastsal_a.keras"}
 MODEL_SUFFIXES = {".keras": "keras", ".tflite": "litert", ".pth": "torch", ".pt": "torch"}
 DEFAULT_INPUT_HW = (192, 256)
 # `--backend` choices; "auto" runs each kind of model file with the first runtime of RUNTIMES.
@@ -188,7 +195,7 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
     model when input_size is None. num_threads: LiteRT / OpenVINO threads (per interpreter). prefer /
     wanted / role: which output to use (runtime.outputs.select_output). backend: BACKENDS (runtime_for);
     "openvino" needs the optional openvino package (MissingBackendError otherwise). multiscale: run the
-    FastSal at MULTISCALE_SIZES and average the maps (load_multiscale)."""
+    FastSal at its own size and 1.5× it and average the maps (load_multiscale)."""
     from fastsal_tf.runtime import backends
 
     if multiscale:
@@ -219,7 +226,8 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
 def load_multiscale(spec, *, variant: str | None = None, backend: str = "auto", prefer: tuple[str, ...] = PREFER_PROB,
                     wanted: str = "", role: str = "model"):
     """(KerasBackend, ModelRef) of the multi-scale FastSal of a spec (fastsal_tf.models.multiscale: the
-    network at 192×256 and 288×384, input at 288×384, the mean of the two probability maps). It runs the
+    network at its own size and 1.5× it, e.g. 192×256 and 288×384; input at the larger size; the mean of
+    the two probability maps). It runs the
     Keras model: a shipped LiteRT name means the Keras model it was exported from (resolve_keras); another
     .tflite file, a SavedModel or a backend other than auto / keras is a ValueError naming the file."""
     from fastsal_tf.models.multiscale import build_multiscale
