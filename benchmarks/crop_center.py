@@ -16,7 +16,8 @@ Scores, per image then averaged (paired differences with their standard errors o
   Baselines: the image centre and attention-center's pred_center (mapped back from its letterboxed 480×640
   frame); upper bound: the best point for the fixations themselves (searched on a 4-px grid).
 - time per image of `fastsal crop --aspect 1:1,16:9,9:16` on 640×480 JPEGs (the job behind the command,
-  model --timing-model, --jobs threads), from benchmarks/predict_throughput.py's synthetic images.
+  model --timing-model, --jobs threads), on OSIE photos resized to 640x480 JPEGs (benchmarks/predict_throughput.py's
+  images).
 
 The parameters of the decisions (fastsal_tf/predict/decisions.py) were chosen with --sweep on OSIE
 validation only; EyeCrowd (other lab, other observers, crowd scenes) is the held-out check.
@@ -266,8 +267,10 @@ def report(name: str, rows: list[dict[str, float]]) -> tuple[list[str], dict[str
     return lines, goals
 
 
-def crop_throughput(work: pathlib.Path, count: int, jobs: int, model: str = "default-int8") -> list[str]:
-    """Times the `fastsal crop --aspect 1:1,16:9,9:16` job on `count` synthetic 640x480 JPEGs."""
+def crop_throughput(stimuli: pathlib.Path, work: pathlib.Path, count: int, jobs: int,
+                    model: str = "default-int8") -> list[str]:
+    """Times the `fastsal crop --aspect 1:1,16:9,9:16` job on the first `count` images of `stimuli`,
+    resized to 640x480 JPEGs."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from predict_throughput import make_images
 
@@ -275,8 +278,8 @@ def crop_throughput(work: pathlib.Path, count: int, jobs: int, model: str = "def
     from fastsal_tf.predict import runner
     from fastsal_tf.predict.decision_job import CropStep
 
-    folder = work / "jpeg_640x480"
-    make_images(folder, count)
+    folder = work / f"osie_640x480_{count}"
+    make_images(stimuli, folder, count)
     predictor = load_model(model)
     items, _ = runner.collect_inputs([folder], work / "crops", kinds=())
     step = CropStep(ASPECTS)
@@ -289,7 +292,7 @@ def crop_throughput(work: pathlib.Path, count: int, jobs: int, model: str = "def
     per_image = {stage: 1000 * seconds / max(crop.done, 1) for stage, seconds in crop.timings.items() if seconds}
     stages = ", ".join(f"{stage} {ms:.1f}" for stage, ms in per_image.items())
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return [f"`fastsal crop --aspect 1:1,16:9,9:16` job, {model}, {jobs} threads, {crop.done} synthetic 640x480 "
+    return [f"`fastsal crop --aspect 1:1,16:9,9:16` job, {model}, {jobs} threads, {crop.done} OSIE photos as 640x480 "
             f"JPEGs: **{crop.images_per_second:.1f} images/s** (per image, thread time in ms: {stages}).",
             f"Same images, same load, the `fastsal predict --no-overlay` job: {maps.images_per_second:.1f} images/s "
             f"(ratio crop / predict {crop.images_per_second / maps.images_per_second:.2f}).",
@@ -333,7 +336,8 @@ def main(argv=None) -> int:
             print(f"- {goal}: {'met' if met else 'NOT met'}")
         print()
     if args.timing_images:
-        print("\n".join(crop_throughput(work, args.timing_images, args.jobs, args.timing_model)))
+        print("\n".join(crop_throughput(pathlib.Path(args.osie) / "data" / "stimuli", work, args.timing_images,
+                                        args.jobs, args.timing_model)))
     return 0
 
 

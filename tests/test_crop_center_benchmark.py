@@ -1,0 +1,45 @@
+"""benchmarks/crop_center.py: its map cache follows the model file, and the crop timing runs end to end."""
+
+import importlib.util
+import os
+import pathlib
+import shutil
+import sys
+
+import numpy as np
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("crop_center_benchmark", ROOT / "benchmarks" / "crop_center.py")
+crop_center = importlib.util.module_from_spec(_spec)
+sys.modules["crop_center_benchmark"] = crop_center
+_spec.loader.exec_module(crop_center)
+
+
+def test_map_cache_is_named_by_the_model_file_not_the_spec(tmp_path):
+    from fastsal_tf.runtime.resolve import ASSETS_DIR, SHIPPED_MODELS
+
+    work = tmp_path / "work"
+    assert crop_center.maps_cache(work, "osie", "default") != crop_center.maps_cache(work, "osie", "fast")
+    assert crop_center.maps_cache(work, "osie", "fast") == crop_center.maps_cache(work, "osie", "fast")
+    assert crop_center.maps_cache(work, "osie", "fast") != crop_center.maps_cache(work, "eyecrowd", "fast")
+    copy = tmp_path / "model.tflite"
+    shutil.copyfile(ASSETS_DIR / SHIPPED_MODELS["fast-int8"], copy)
+    before = crop_center.maps_cache(work, "osie", str(copy))
+    os.utime(copy, ns=(1, 1))  # the same name, another file (as when a shipped name is re-pointed)
+    assert crop_center.maps_cache(work, "osie", str(copy)) != before
+
+
+def test_crop_timing_runs_on_photos(tmp_path):
+    """The timed job is `fastsal crop --json` (boxes, no crop files); the reference job writes the maps."""
+    stimuli = tmp_path / "stimuli"
+    stimuli.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(stimuli / f"{index}.png")
+    lines = crop_center.crop_throughput(stimuli, tmp_path / "work", 3, 1, model="fast-int8")
+    assert "3 OSIE photos as 640x480" in lines[0] and "images/s" in lines[0] and "images/s" in lines[1]
+    assert not (tmp_path / "work" / "crops").exists()
+    assert sorted(path.name for path in (tmp_path / "work" / "maps").iterdir()) == [f"{i}_saliency.png" for i in range(3)]
+    with Image.open(tmp_path / "work" / f"osie_640x480_3" / "0.jpg") as image:
+        assert image.size == (640, 480)
