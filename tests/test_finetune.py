@@ -103,6 +103,7 @@ def write_pseudo_labels(test_data, folder, names=("1010.jpg", "1024.jpg")):
             writer.write(encode_pseudo_label(data, name[:-4], blob / blob.sum(), "prob", "blob", "1"))
 
 
+@pytest.mark.slow  # 15-40 s on 2 cores: in the slow step, to keep the default suite under 10 min
 def test_pseudo_labelled_images_extend_the_labelled_set(test_data, tmp_path):
     write_pseudo_labels(test_data, tmp_path / "labels")
     cfg = config(test_data, tmp_path, pseudo_labels=str(tmp_path / "labels"), pseudo_mode="extra", epochs=1,
@@ -117,6 +118,7 @@ def test_pseudo_labelled_images_extend_the_labelled_set(test_data, tmp_path):
     assert not (tmp_path / "nss").exists()
 
 
+@pytest.mark.slow  # 15-40 s on 2 cores: in the slow step, to keep the default suite under 10 min
 def test_teacher_mode_trains_with_teacher_maps_and_validates_on_ground_truth(test_data, tmp_path):
     write_pseudo_labels(test_data, tmp_path / "labels", names=("1001.jpg", "1002.jpg"))  # the training images
     history = finetune(config(test_data, tmp_path, pseudo_labels=str(tmp_path / "labels"), pseudo_mode="teacher",
@@ -224,6 +226,7 @@ def test_freeze_backbone_and_batchnorm():
     assert all(layer.trainable for layer in model.layers)
 
 
+@pytest.mark.slow  # 15-40 s on 2 cores: in the slow step, to keep the default suite under 10 min
 def test_init_from_a_model_saved_frozen_trains_its_backbone(test_data, tmp_path):
     keras.utils.set_random_seed(0)
     start = build_fastsal("A", (64, 64, 3))
@@ -254,7 +257,8 @@ def one_step(name, scale=1.0, weight_decay=0.0):
     return start, {v.path: v.numpy() - start[v.path] for v in network.weights}, {v.path for v in backbone}
 
 
-@pytest.mark.parametrize("name", ["adam", pytest.param("sgd", marks=pytest.mark.slow)])
+@pytest.mark.slow  # about 30 s per optimiser on 2 cores
+@pytest.mark.parametrize("name", ["adam", "sgd"])
 def test_backbone_lr_scale_slows_only_the_backbone(name):
     """One step from zero momentum: Adam moves every weight with a non-zero gradient by lr (sign of the
     gradient), SGD by lr × gradient, so the backbone's steps are lr_scale times what the same gradient
@@ -303,6 +307,7 @@ class StepWeights(keras.callbacks.Callback):
         self.epochs[-1].append({v.path: v.numpy() for v in self.model.network.trainable_weights})
 
 
+@pytest.mark.slow  # 15-40 s on 2 cores: in the slow step, to keep the default suite under 10 min
 def test_ema_run_validates_and_saves_the_moving_average(test_data, tmp_path):
     """With ema_momentum m, best.keras and final.keras hold a_k = m·a_(k-1) + (1 − m)·w_k over the raw
     weights w_k after each step (a_1 = w_1), recomputed here from the recorded raw weights; and the run
@@ -365,6 +370,7 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 15-40 s on 2 cores: in the slow step, to keep the default suite under 10 min
 def test_mirrored_strategy_matches_default_strategy():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, env=env, timeout=600)

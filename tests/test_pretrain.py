@@ -193,6 +193,7 @@ def test_pretrain_program(teacher_file, tmp_path):
     assert bad.returncode == 2 and "pretrain: error: VGG16 teacher weights must be a local" in bad.stderr
 
 
+@pytest.mark.slow  # about 20 s on 2 cores
 def test_pretrain_on_the_images_of_a_mixture(teacher_file, tmp_path):
     """Hint pretraining on a labelled set plus a photo folder (its bad file skipped by name); labels unused."""
     datasets_dir = OSIE.parent
