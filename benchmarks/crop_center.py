@@ -58,9 +58,10 @@ def _cached(cache: pathlib.Path, examples, key: str):
     return None
 
 
-def maps_cache(work: pathlib.Path, dataset: str, model_spec: str) -> pathlib.Path:
+def maps_cache(work: pathlib.Path, dataset: str, model_spec: str, flip: bool = False) -> pathlib.Path:
     """The cache file of a model's maps on a set, named by the model file it resolves to (its name, size
-    and modification time), so that a shipped name that now means another file is not served stale maps."""
+    and modification time), so that a shipped name that now means another file is not served stale maps;
+    flip-averaged maps (network_maps) have their own file."""
     import hashlib
 
     from fastsal_tf.runtime.resolve import resolve
@@ -68,11 +69,13 @@ def maps_cache(work: pathlib.Path, dataset: str, model_spec: str) -> pathlib.Pat
     path = resolve(model_spec).path
     stat = path.stat()
     stamp = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
-    return work / f"{dataset}_{path.stem}_{stamp}_maps.npz"
+    return work / f"{dataset}_{path.stem}_{stamp}{'_flip' if flip else ''}_maps.npz"
 
 
-def network_maps(examples, model_spec: str, cache: pathlib.Path) -> np.ndarray:
-    """(N, h, w) float32 network-frame probability maps of the examples' images (cached in `cache`)."""
+def network_maps(examples, model_spec: str, cache: pathlib.Path, flip: bool = False) -> np.ndarray:
+    """(N, h, w) float32 network-frame probability maps of the examples' images (cached in `cache`). flip:
+    test-time flip averaging, each map the mean of the frame's map and the mirrored map of the mirrored frame
+    (the stretched frame mirrors with the image)."""
     maps = _cached(cache, examples, "maps")
     if maps is not None:
         return maps
@@ -82,7 +85,11 @@ def network_maps(examples, model_spec: str, cache: pathlib.Path) -> np.ndarray:
     maps = []
     for start in range(0, len(examples), 8):
         prepared = [predictor.prepare(e.image_path) for e in examples[start:start + 8]]
-        maps.append(predictor.infer(prepared))
+        batch = predictor.infer(prepared)
+        if flip:
+            mirrored = predictor.backend.run(np.stack([p.net_input[:, ::-1] for p in prepared]))
+            batch = (batch + mirrored[:, :, ::-1]) / 2
+        maps.append(batch)
     maps = np.concatenate(maps).astype(np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, maps=maps, ids=[e.id for e in examples])
@@ -305,6 +312,8 @@ def main(argv=None) -> int:
     parser.add_argument("--osie", default=str(ROOT.parent / "shared" / "data" / "osie"))
     parser.add_argument("--eyecrowd", default="/work/data/extra/eyecrowd")
     parser.add_argument("--model", default="default", help="model for the quality scores (default: default)")
+    parser.add_argument("--flip", action="store_true",
+                        help="quality maps with test-time flip averaging (twice the model calls; timing unchanged)")
     parser.add_argument("--work", default="/tmp/fastsal_crop_center", help="cache folder")
     parser.add_argument("--timing-images", type=int, default=300, help="JPEGs for the timing (0: no timing)")
     parser.add_argument("--timing-model", default="default-int8", help="model for the timing (default: default-int8)")
@@ -316,17 +325,18 @@ def main(argv=None) -> int:
 
     if args.sweep:
         examples = load_examples("osie", args.osie)
-        maps = network_maps(examples, args.model, maps_cache(work, "osie", args.model))
+        maps = network_maps(examples, args.model, maps_cache(work, "osie", args.model, args.flip), args.flip)
         print(f"Sweep on OSIE validation ({len(examples)} images), model {args.model}: mean ± standard error")
         for name, mean, error in sweep(examples, maps):
             print(f"  {name:55s} {mean:.4f} ± {error:.4f}")
         return 0
-    print(f"crop / centre benchmark, model {args.model}; crop prior {decisions.CROP_PRIOR}, centre prior "
+    flip = " with flip averaging" if args.flip else ""
+    print(f"crop / centre benchmark, model {args.model}{flip}; crop prior {decisions.CROP_PRIOR}, centre prior "
           f"{decisions.CENTER_PRIOR} (chosen on OSIE validation; EyeCrowd is held out)\n")
     for dataset, root, title in (("osie", args.osie, "OSIE validation (tuning set)"),
                                  ("eyecrowd", args.eyecrowd, "EyeCrowd (held out)")):
         examples = load_examples(dataset, root)
-        maps = network_maps(examples, args.model, maps_cache(work, dataset, args.model))
+        maps = network_maps(examples, args.model, maps_cache(work, dataset, args.model, args.flip), args.flip)
         centers = attention_centers(examples, work / f"{dataset}_attention_center.npz")
         rows = [score_image(example, prob, center, decisions.CROP_PRIOR, decisions.CENTER_PRIOR)
                 for (example, prob), center in zip(full_maps(examples, maps), centers)]

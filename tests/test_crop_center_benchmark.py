@@ -23,6 +23,7 @@ def test_map_cache_is_named_by_the_model_file_not_the_spec(tmp_path):
     assert crop_center.maps_cache(work, "osie", "default") != crop_center.maps_cache(work, "osie", "fast")
     assert crop_center.maps_cache(work, "osie", "fast") == crop_center.maps_cache(work, "osie", "fast")
     assert crop_center.maps_cache(work, "osie", "fast") != crop_center.maps_cache(work, "eyecrowd", "fast")
+    assert crop_center.maps_cache(work, "osie", "fast") != crop_center.maps_cache(work, "osie", "fast", flip=True)
     copy = tmp_path / "model.tflite"
     shutil.copyfile(ASSETS_DIR / SHIPPED_MODELS["fast-int8"], copy)
     before = crop_center.maps_cache(work, "osie", str(copy))
@@ -43,3 +44,26 @@ def test_crop_timing_runs_on_photos(tmp_path):
     assert sorted(path.name for path in (tmp_path / "work" / "maps").iterdir()) == [f"{i}_saliency.png" for i in range(3)]
     with Image.open(tmp_path / "work" / f"osie_640x480_3" / "0.jpg") as image:
         assert image.size == (640, 480)
+
+
+def test_flip_maps_average_the_mirrored_photo(tmp_path):
+    """--flip: each map is the mean of the photo's map and the mirrored map of the mirrored photo file."""
+    import types
+
+    from fastsal_tf.api import load_model
+
+    rng = np.random.default_rng(1)
+    examples = []
+    for index in range(2):
+        pixels = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        pixels[:, :20] //= 4  # dark left side: the mirrored photo's map differs from the plain one
+        Image.fromarray(pixels).save(tmp_path / f"{index}.png")
+        Image.fromarray(pixels[:, ::-1]).save(tmp_path / f"{index}_mirror.png")
+        examples.append(types.SimpleNamespace(id=str(index), image_path=tmp_path / f"{index}.png"))
+    flipped = crop_center.network_maps(examples, "fast", tmp_path / "flip.npz", flip=True)
+    plain = crop_center.network_maps(examples, "fast", tmp_path / "plain.npz")
+    predictor = load_model("fast")
+    mirrored = predictor.infer([predictor.prepare(tmp_path / f"{i}_mirror.png") for i in range(2)])[:, :, ::-1]
+    np.testing.assert_allclose(flipped, (plain + mirrored) / 2, atol=1e-6 * plain.max())
+    assert np.abs(flipped - plain).max() > 0.01 * plain.max()
+    np.testing.assert_array_equal(crop_center.network_maps(examples, "fast", tmp_path / "flip.npz", flip=True), flipped)

@@ -71,6 +71,19 @@ def test_two_sizes_average_the_resized_renormalised_maps(network, images):
     assert np.abs(small_part - large_prob).max() > 10 * np.abs(got - expected).max()
 
 
+def test_flip_averages_each_size_with_its_mirrored_pass(network, images):
+    small_images = images[:, :SMALL[0], :SMALL[1]]
+    got = build_multiscale(network, [SMALL], flip=True)(small_images)["prob"].numpy()
+    plain = network(small_images, training=False)["prob"].numpy()
+    mirrored = network(small_images[:, :, ::-1], training=False)["prob"].numpy()[:, :, ::-1]
+    np.testing.assert_allclose(got, (plain + mirrored) / 2, rtol=1e-5, atol=1e-9)
+    assert np.abs(plain - mirrored).max() > 10 * np.abs(got - (plain + mirrored) / 2).max()
+    two = build_multiscale(network, [SMALL, LARGE], flip=True)
+    both = build_multiscale(network, [SMALL, LARGE])(images)["prob"].numpy()
+    mirrored_both = build_multiscale(network, [SMALL, LARGE])(images[:, :, ::-1])["prob"].numpy()[:, :, ::-1]
+    np.testing.assert_allclose(two(images)["prob"].numpy(), (both + mirrored_both) / 2, rtol=1e-4, atol=1e-9)
+
+
 def test_calling_leaves_the_weights_and_a_saved_copy_loads_identical(network, images, tmp_path):
     multi = build_multiscale(network, [SMALL, LARGE])
     first = multi(images)["prob"].numpy()
@@ -156,16 +169,40 @@ def test_load_model_multiscale_is_the_mean_of_the_two_sizes():
     assert np.corrcoef(at_192.ravel(), at_288.ravel())[0, 1] < 0.95
 
 
+@needs_photo
+def test_load_model_flip_is_the_mean_with_the_mirrored_photo():
+    from PIL import Image
+
+    from fastsal_tf.api import load_model
+
+    rgb = np.asarray(Image.open(PHOTO).convert("RGB"))
+    flipped = load_model("fast", flip=True)
+    assert flipped.input_size == (192, 256) and "flip-averaged" in flipped.describe()
+    single = load_model("fast-keras")
+    prepared = single.prepare(rgb)  # the stretched network frame, mirrored as a whole
+    plain = single.infer([prepared])[0]
+    mirrored = single.backend.run(np.ascontiguousarray(prepared.net_input[None, :, ::-1]))[0, :, ::-1]
+    expected = single.finish(prepared, (plain + mirrored) / 2)
+    got = flipped.predict_map(rgb)
+    np.testing.assert_allclose(got.sum(), 1.0, atol=1e-6)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * expected.max())
+    assert np.corrcoef(got.ravel(), single.finish(prepared, plain).ravel())[0, 1] < 0.999
+
+
 def test_multiscale_refuses_what_it_cannot_run(tmp_path):
     from fastsal_tf.api import load_model
 
     int8 = ROOT / "fastsal_tf" / "assets" / "fastsal_a_int8.tflite"
-    with pytest.raises(ValueError, match="fastsal_a_int8.tflite.*runs a Keras FastSal"):
+    with pytest.raises(ValueError, match="fastsal_a_int8.tflite.*run a Keras FastSal"):
         load_model(str(int8), multiscale=True)
-    with pytest.raises(ValueError, match="fastsal_a_288x384.keras.*Keras backend, not 'litert'"):
+    with pytest.raises(ValueError, match="fastsal_a_288x384.keras.*run on the Keras backend, not 'litert'"):
         load_model("default", multiscale=True, backend="litert")
     with pytest.raises(ValueError, match="input_size does not apply"):
         load_model("default", multiscale=True, input_size=(288, 384))
+    with pytest.raises(ValueError, match="input_size does not apply"):
+        load_model("default", flip=True, input_size=(288, 384))
+    with pytest.raises(ValueError, match="fastsal_a_int8.tflite.*run a Keras FastSal"):
+        load_model(str(int8), flip=True)
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"not a zip archive")
     with pytest.raises(ValueError, match="corrupt.keras"):
@@ -179,6 +216,8 @@ def test_cli_names_size_with_multiscale(tmp_path, capsys):
     keras.utils.save_img(image, np.full((48, 64, 3), 128, np.uint8))
     code = main(["predict", str(image), "--multiscale", "--size", "288x384", "--out", str(tmp_path / "out")])
     assert code == 2 and "--size does not apply with --multiscale" in capsys.readouterr().err
+    code = main(["predict", str(image), "--flip", "--size", "288x384", "--out", str(tmp_path / "out")])
+    assert code == 2 and "--size does not apply with --flip" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -20,6 +20,7 @@ flags.DEFINE_string("model", None, "a FastSal .keras file or shipped name (defau
 flags.DEFINE_string("out", None, "output .keras file")
 flags.DEFINE_list("sizes", None, "HxW of each pass, multiples of 32; the input is the largest (default: the "
                   "network's own size and 1.5x it, e.g. 192x256,288x384)")
+flags.DEFINE_bool("flip", False, "also run each size on the mirrored image and average its mirrored-back map")
 flags.mark_flags_as_required(["model", "out"])
 
 
@@ -34,7 +35,7 @@ def main(argv):
         if not FLAGS.out.endswith(".keras"):
             raise ValueError(f"--out must name a .keras file, got {FLAGS.out!r}")
         sizes = [parse_size(text, "--sizes") for text in FLAGS.sizes] if FLAGS.sizes else None
-        network = build_multiscale(load_keras(resolve_keras(FLAGS.model)), sizes)
+        network = build_multiscale(load_keras(resolve_keras(FLAGS.model)), sizes, flip=FLAGS.flip)
         save_atomically(network, FLAGS.out)
     except (ValueError, OSError) as error:
         print(f"multiscale_teacher: error: {error}", file=sys.stderr)

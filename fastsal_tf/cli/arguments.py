@@ -97,4 +97,6 @@ MODEL_HELP = ("'default' (the shipped FastSal-A, 288x384, as fp32 LiteRT: the Ke
               "authors' .pth file (default: default)")
 MULTISCALE_HELP = ("run the network at its own size and at 1.5x it and average the two maps: more accurate on "
                    "eye-fixation data, about 3x the compute; runs the Keras model of a shipped name (needs TensorFlow)")
+FLIP_HELP = ("test-time flip averaging: also run the mirrored image and average the maps; twice the compute, "
+             "slightly more accurate; runs the Keras model of a shipped name (needs TensorFlow)")
 BLUR_HELP = f"Gaussian blur of the map, sigma in pixels of the original image (default 0: none; at most {MAX_BLUR:g})"

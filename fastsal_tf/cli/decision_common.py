@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from fastsal_tf.cli.arguments import MODEL_HELP, MULTISCALE_HELP, positive_int
+from fastsal_tf.cli.arguments import FLIP_HELP, MODEL_HELP, MULTISCALE_HELP, positive_int
 
 
 def add_common_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns")
     parser.add_argument("--model", default="default", help=MODEL_HELP)
     parser.add_argument("--multiscale", action="store_true", help=MULTISCALE_HELP)
+    parser.add_argument("--flip", action="store_true", help=FLIP_HELP)
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders of folder inputs")
     parser.add_argument("--json", action="store_true", help="print one JSON list with an object per image")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="images per model call, Keras (default 8)")
@@ -38,7 +39,7 @@ def run_job(args, command: str, step, out_dir: str | None = None, check_items=No
     summary = runner.start_summary(items, missing, name)
     if summary is None:
         return 1, []
-    predictor = load_model(args.model, multiscale=args.multiscale)
+    predictor = load_model(args.model, multiscale=args.multiscale, flip=args.flip)
     summary = runner.run(predictor, items, overlay=False, batch_size=args.batch_size, jobs=args.jobs,
                          progress=Progress(len(items)), summary=summary, write=step, command=name)
     print(f"{name}: {summary.done} images in {summary.seconds:.1f} s ({summary.images_per_second:.1f} images/s, "

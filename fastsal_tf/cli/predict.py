@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from fastsal_tf.cli.arguments import (BLUR_HELP, MODEL_HELP, MULTISCALE_HELP, blur_sigma, check_out_path,
+from fastsal_tf.cli.arguments import (BLUR_HELP, FLIP_HELP, MODEL_HELP, MULTISCALE_HELP, blur_sigma, check_out_path,
                                       input_size, non_negative_int, positive_int)
 from fastsal_tf.runtime.resolve import BACKENDS
 
@@ -42,6 +42,7 @@ def add_parser(subparsers):
                              ".tflite with the optional openvino package: pip install 'fastsal-tf[openvino]') "
                              "or keras (default: auto)")
     parser.add_argument("--multiscale", action="store_true", help=MULTISCALE_HELP)
+    parser.add_argument("--flip", action="store_true", help=FLIP_HELP)
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders of folder inputs")
     parser.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
                         help="stretch to the network input (paper, default) or letterbox (keep the aspect ratio)")
@@ -80,8 +81,11 @@ def run(args) -> int:
 
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are bounded by --max-pixels
     check_out_path(args.out, folder=True)
+    if args.flip and args.size is not None:
+        raise ValueError("--size does not apply with --flip (it runs the network at its own size)")
     if args.multiscale and args.size is not None:
-        raise ValueError("--size does not apply with --multiscale (it runs the network at 192x256 and 288x384)")
+        raise ValueError("--size does not apply with --multiscale (it runs the network at its own size and 1.5x it: "
+                         "288x384 and 416x576 for default, 192x256 and 288x384 for fast)")
     kinds = (["saliency"] + ([runner.OVERLAY_KINDS[args.overlay_format]] if args.overlay else [])
              + (["npy"] if args.npy else []))
     items, missing = runner.collect_inputs(args.paths, args.out, args.recursive, kinds)
@@ -91,7 +95,7 @@ def run(args) -> int:
     predictor = load_model(args.model, resize=args.resize, blur=args.blur, center_bias=args.center_bias,
                            max_side=args.max_side, max_pixels=args.max_pixels,
                            input_size=args.size,
-                           num_threads=None, backend=args.backend, multiscale=args.multiscale)
+                           num_threads=None, backend=args.backend, multiscale=args.multiscale, flip=args.flip)
     print(f"fastsal predict: {len(items)} images -> {args.out}{os.sep} ({predictor.describe()}, resize "
           f"{args.resize})", file=sys.stderr)
     progress = Progress(len(items))

@@ -42,6 +42,20 @@ class ProbabilityMean(keras.layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
+@keras.saving.register_keras_serializable(package="fastsal")
+class HorizontalFlip(keras.layers.Layer):
+    """(N, H, W, C) → the same mirrored left–right (always; for test-time flip averaging)."""
+
+    def call(self, values):
+        return keras.ops.flip(values, axis=2)
+
+
+def own_size(model) -> tuple[int, int]:
+    """A FastSal's input (height, width); 192×256 for a flexible-size model."""
+    own = model.input_shape[1:3]
+    return tuple(own) if all(own) else (192, 256)
+
+
 def multiscale_sizes(input_hw) -> tuple[tuple[int, int], tuple[int, int]]:
     """The two passes of a network built at input_hw = (height, width): its own size and MULTISCALE_FACTOR
     times it, each side rounded down to a multiple of 32 but at least 32 more than its own (192×256 →
@@ -50,10 +64,11 @@ def multiscale_sizes(input_hw) -> tuple[tuple[int, int], tuple[int, int]]:
     return (height, width), tuple(max(int(v * MULTISCALE_FACTOR) // 32 * 32, v + 32) for v in (height, width))
 
 
-def build_multiscale(model, sizes=None, name: str | None = None) -> keras.Model:
+def build_multiscale(model, sizes=None, name: str | None = None, flip: bool = False) -> keras.Model:
     """A Keras model averaging the probability maps of the FastSal `model` run at each (height, width) in
-    `sizes` (multiples of 32, at least one, no repeats; default: multiscale_sizes of the model's own input
-    size, 192×256 for a flexible-size model).
+    `sizes` (multiples of 32, at least one, no repeats; default: multiscale_sizes of own_size(model)).
+    flip: test-time flip averaging, each size also run on the mirrored frame and its map mirrored back
+    (2 passes per size, all maps weighted equally).
 
     Input "image": (N, H, W, 3) RGB 0–255 at the largest size (the one with the most pixels); each pass
     gets it resized (bilinear, antialiased) to its own size. Output {"prob": (N, H, W, 1)}: the passes'
@@ -61,8 +76,7 @@ def build_multiscale(model, sizes=None, name: str | None = None) -> keras.Model:
     All passes call one frozen, flexible-size copy of `model` (fastsal.rebuild: its weights once).
     ValueError for bad sizes or a model that is no FastSal."""
     if sizes is None:
-        own = model.input_shape[1:3]
-        sizes = multiscale_sizes(own if all(own) else (192, 256))
+        sizes = multiscale_sizes(own_size(model))
     sizes = [tuple(int(v) for v in size) for size in sizes]
     if not sizes or len(set(sizes)) != len(sizes):
         raise ValueError(f"sizes must list at least one (height, width) and none twice, got {sizes}")
@@ -81,5 +95,9 @@ def build_multiscale(model, sizes=None, name: str | None = None) -> keras.Model:
                                           name=f"resize_{height}x{width}")(inputs)
         logits = network(frame)["logits"]
         maps.append(keras.layers.Softmax(axis=(1, 2, 3), dtype="float32", name=f"prob_{height}x{width}")(logits))
+        if flip:
+            logits = network(HorizontalFlip(name=f"mirror_{height}x{width}")(frame))["logits"]
+            mirrored = keras.layers.Softmax(axis=(1, 2, 3), dtype="float32", name=f"prob_{height}x{width}_mirrored")
+            maps.append(HorizontalFlip(name=f"unmirror_{height}x{width}")(mirrored(logits)))
     prob = ProbabilityMean(largest, name="prob")(maps)
     return keras.Model(inputs, {"prob": prob}, name=name or f"fastsal_{variant}_multiscale")

@@ -189,19 +189,22 @@ def runtime_for(ref: ModelRef, backend: str = "auto") -> str:
 def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads: int | None = None,
                  variant: str | None = None, prefer: tuple[str, ...] = PREFER_PROB, wanted: str = "",
                  role: str = "model", flexible_size: tuple[int, int] = DEFAULT_INPUT_HW, backend: str = "auto",
-                 multiscale: bool = False):
+                 multiscale: bool = False, flip: bool = False):
     """(Backend, ModelRef) for a spec (see resolve). input_size: the size to run at (a .pth import, a
     flexible-size model; a fixed-size model must match it); flexible_size: the size of a flexible-size
     model when input_size is None. num_threads: LiteRT / OpenVINO threads (per interpreter). prefer /
     wanted / role: which output to use (runtime.outputs.select_output). backend: BACKENDS (runtime_for);
     "openvino" needs the optional openvino package (MissingBackendError otherwise). multiscale: run the
-    FastSal at its own size and 1.5× it and average the maps (load_multiscale)."""
+    FastSal at its own size and 1.5× it and average the maps (load_multiscale); flip: average each map with
+    the mirrored map of the mirrored input (load_multiscale)."""
     from fastsal_tf.runtime import backends
 
-    if multiscale:
+    if multiscale or flip:
         if input_size is not None:
-            raise ValueError("input_size does not apply to multi-scale prediction (it runs at 192x256 and 288x384)")
-        return load_multiscale(spec, variant=variant, backend=backend, prefer=prefer, wanted=wanted, role=role)
+            raise ValueError("input_size does not apply to multi-scale or flip-averaged prediction (it runs the "
+                             "network at its own size, and 1.5x it with multi-scale)")
+        return load_multiscale(spec, variant=variant, backend=backend, prefer=prefer, wanted=wanted, role=role,
+                               sizes="multiscale" if multiscale else "own", flip=flip)
     ref = resolve(spec)
     choice = {"prefer": prefer, "wanted": wanted, "role": role}
     if runtime_for(ref, backend) == "openvino":
@@ -224,20 +227,23 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
 
 
 def load_multiscale(spec, *, variant: str | None = None, backend: str = "auto", prefer: tuple[str, ...] = PREFER_PROB,
-                    wanted: str = "", role: str = "model"):
-    """(KerasBackend, ModelRef) of the multi-scale FastSal of a spec (fastsal_tf.models.multiscale: the
-    network at its own size and 1.5× it, e.g. 192×256 and 288×384; input at the larger size; the mean of
-    the two probability maps). It runs the
+                    wanted: str = "", role: str = "model", sizes: str = "multiscale", flip: bool = False):
+    """(KerasBackend, ModelRef) of the multi-scale FastSal of a spec (fastsal_tf.models.multiscale: with
+    sizes="multiscale" the network at its own size and 1.5× it, e.g. 192×256 and 288×384, input at the larger
+    size; with "own" at its own size only; flip adds the mirrored pass of each; the mean of the probability
+    maps). It runs the
     Keras model: a shipped LiteRT name means the Keras model it was exported from (resolve_keras); another
     .tflite file, a SavedModel or a backend other than auto / keras is a ValueError naming the file."""
-    from fastsal_tf.models.multiscale import build_multiscale
+    from fastsal_tf.models.multiscale import build_multiscale, own_size
     from fastsal_tf.runtime import backends
 
     ref = resolve_keras(spec)
     if ref.kind not in ("keras", "torch"):
-        raise ValueError(f"{ref.path}: multi-scale prediction runs a Keras FastSal (a .keras file, an authors' .pth "
+        raise ValueError(f"{ref.path}: multi-scale and flip-averaged prediction run a Keras FastSal (a .keras file, an authors' .pth "
                          f"or a shipped name), not a {ref.kind} model")
     if backend not in ("auto", "keras"):
-        raise ValueError(f"{ref.path}: multi-scale prediction runs on the Keras backend, not {backend!r}")
-    model = build_multiscale(load_keras(ref, variant=variant, role=role))
-    return backends.KerasBackend(model, None, f"{ref.path}, multi-scale", prefer=prefer, wanted=wanted, role=role), ref
+        raise ValueError(f"{ref.path}: multi-scale and flip-averaged prediction run on the Keras backend, not {backend!r}")
+    network = load_keras(ref, variant=variant, role=role)
+    model = build_multiscale(network, None if sizes == "multiscale" else [own_size(network)], flip=flip)
+    how = ", ".join(["multi-scale"] * (sizes == "multiscale") + ["flip-averaged"] * flip)
+    return backends.KerasBackend(model, None, f"{ref.path}, {how}", prefer=prefer, wanted=wanted, role=role), ref
