@@ -96,6 +96,7 @@ def test_shipped_models_agree_on_where_people_look(maps):
     assert cc(maps["default"], maps["default-c"]) > 0.8 and cc(maps["default"], maps["fast"]) > 0.8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["default", "default-c", "fast"])
 def test_shipped_model_beats_center_bias_on_osie(shared_dir, spec):
     from fastsal_tf.evaluation import run_evaluation
@@ -157,6 +158,7 @@ def test_shipped_keras_files_describe_themselves_and_kept_their_numbers(name):
     assert all(np.array_equal(np.asarray(again[k]), np.asarray(outputs[k])) for k in outputs)
 
 
+@pytest.mark.slow
 def test_default_is_more_accurate_than_fast_on_osie(shared_dir):
     """The 288x384 default against the 192x256 FastSal-A on the first 20 OSIE validation images, paired per
     image: higher NSS on average (on all 100: +0.22 ± 0.03, MODEL_CARD.md) and on most images."""
