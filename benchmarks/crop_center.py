@@ -58,10 +58,11 @@ def _cached(cache: pathlib.Path, examples, key: str):
     return None
 
 
-def maps_cache(work: pathlib.Path, dataset: str, model_spec: str, flip: bool = False) -> pathlib.Path:
+def maps_cache(work: pathlib.Path, dataset: str, model_spec: str, multiscale: bool = False,
+               flip: bool = False) -> pathlib.Path:
     """The cache file of a model's maps on a set, named by the model file it resolves to (its name, size
     and modification time), so that a shipped name that now means another file is not served stale maps;
-    flip-averaged maps (network_maps) have their own file."""
+    multi-scale and flip-averaged maps (network_maps) have their own files."""
     import hashlib
 
     from fastsal_tf.runtime.resolve import resolve
@@ -69,27 +70,23 @@ def maps_cache(work: pathlib.Path, dataset: str, model_spec: str, flip: bool = F
     path = resolve(model_spec).path
     stat = path.stat()
     stamp = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
-    return work / f"{dataset}_{path.stem}_{stamp}{'_flip' if flip else ''}_maps.npz"
+    return work / f"{dataset}_{path.stem}_{stamp}{'_multiscale' if multiscale else ''}{'_flip' if flip else ''}_maps.npz"
 
 
-def network_maps(examples, model_spec: str, cache: pathlib.Path, flip: bool = False) -> np.ndarray:
-    """(N, h, w) float32 network-frame probability maps of the examples' images (cached in `cache`). flip:
-    test-time flip averaging, each map the mean of the frame's map and the mirrored map of the mirrored frame
-    (the stretched frame mirrors with the image)."""
+def network_maps(examples, model_spec: str, cache: pathlib.Path, multiscale: bool = False,
+                 flip: bool = False) -> np.ndarray:
+    """(N, h, w) float32 network-frame probability maps of the examples' images (cached in `cache`), from
+    load_model(model_spec, multiscale=..., flip=...)."""
     maps = _cached(cache, examples, "maps")
     if maps is not None:
         return maps
     from fastsal_tf.api import load_model
 
-    predictor = load_model(model_spec)
+    predictor = load_model(model_spec, multiscale=multiscale, flip=flip)
     maps = []
     for start in range(0, len(examples), 8):
         prepared = [predictor.prepare(e.image_path) for e in examples[start:start + 8]]
-        batch = predictor.infer(prepared)
-        if flip:
-            mirrored = predictor.backend.run(np.stack([p.net_input[:, ::-1] for p in prepared]))
-            batch = (batch + mirrored[:, :, ::-1]) / 2
-        maps.append(batch)
+        maps.append(predictor.infer(prepared))
     maps = np.concatenate(maps).astype(np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, maps=maps, ids=[e.id for e in examples])
@@ -312,8 +309,10 @@ def main(argv=None) -> int:
     parser.add_argument("--osie", default=str(ROOT.parent / "shared" / "data" / "osie"))
     parser.add_argument("--eyecrowd", default="/work/data/extra/eyecrowd")
     parser.add_argument("--model", default="default", help="model for the quality scores (default: default)")
+    parser.add_argument("--multiscale", action="store_true",
+                        help="quality maps as `fastsal crop --multiscale` makes them (timing unchanged)")
     parser.add_argument("--flip", action="store_true",
-                        help="quality maps with test-time flip averaging (twice the model calls; timing unchanged)")
+                        help="quality maps as `fastsal crop --flip` makes them (timing unchanged)")
     parser.add_argument("--work", default="/tmp/fastsal_crop_center", help="cache folder")
     parser.add_argument("--timing-images", type=int, default=300, help="JPEGs for the timing (0: no timing)")
     parser.add_argument("--timing-model", default="default-int8", help="model for the timing (default: default-int8)")
@@ -325,18 +324,20 @@ def main(argv=None) -> int:
 
     if args.sweep:
         examples = load_examples("osie", args.osie)
-        maps = network_maps(examples, args.model, maps_cache(work, "osie", args.model, args.flip), args.flip)
+        maps = network_maps(examples, args.model, maps_cache(work, "osie", args.model, args.multiscale, args.flip),
+                            args.multiscale, args.flip)
         print(f"Sweep on OSIE validation ({len(examples)} images), model {args.model}: mean ± standard error")
         for name, mean, error in sweep(examples, maps):
             print(f"  {name:55s} {mean:.4f} ± {error:.4f}")
         return 0
-    flip = " with flip averaging" if args.flip else ""
-    print(f"crop / centre benchmark, model {args.model}{flip}; crop prior {decisions.CROP_PRIOR}, centre prior "
+    options = (" --multiscale" if args.multiscale else "") + (" --flip" if args.flip else "")
+    print(f"crop / centre benchmark, model {args.model}{options}; crop prior {decisions.CROP_PRIOR}, centre prior "
           f"{decisions.CENTER_PRIOR} (chosen on OSIE validation; EyeCrowd is held out)\n")
     for dataset, root, title in (("osie", args.osie, "OSIE validation (tuning set)"),
                                  ("eyecrowd", args.eyecrowd, "EyeCrowd (held out)")):
         examples = load_examples(dataset, root)
-        maps = network_maps(examples, args.model, maps_cache(work, dataset, args.model, args.flip), args.flip)
+        maps = network_maps(examples, args.model, maps_cache(work, dataset, args.model, args.multiscale, args.flip),
+                            args.multiscale, args.flip)
         centers = attention_centers(examples, work / f"{dataset}_attention_center.npz")
         rows = [score_image(example, prob, center, decisions.CROP_PRIOR, decisions.CENTER_PRIOR)
                 for (example, prob), center in zip(full_maps(examples, maps), centers)]

@@ -205,6 +205,10 @@ def test_multiscale_refuses_what_it_cannot_run(tmp_path):
     corrupt.write_bytes(b"not a zip archive")
     with pytest.raises(ValueError, match="corrupt.keras"):
         load_model(str(corrupt), multiscale=True)
+    with pytest.raises(ValueError, match="corrupt.keras"):
+        load_model(str(corrupt), flip=True)
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        load_model(str(tmp_path / "missing.keras"), flip=True)
 
 
 def test_cli_names_size_with_multiscale(tmp_path, capsys):

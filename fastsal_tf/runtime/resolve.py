@@ -204,7 +204,7 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
             raise ValueError("input_size does not apply to multi-scale or flip-averaged prediction (it runs the "
                              "network at its own size, and 1.5x it with multi-scale)")
         return load_multiscale(spec, variant=variant, backend=backend, prefer=prefer, wanted=wanted, role=role,
-                               sizes="multiscale" if multiscale else "own", flip=flip)
+                               multiscale=multiscale, flip=flip)
     ref = resolve(spec)
     choice = {"prefer": prefer, "wanted": wanted, "role": role}
     if runtime_for(ref, backend) == "openvino":
@@ -227,23 +227,24 @@ def load_backend(spec, *, input_size: tuple[int, int] | None = None, num_threads
 
 
 def load_multiscale(spec, *, variant: str | None = None, backend: str = "auto", prefer: tuple[str, ...] = PREFER_PROB,
-                    wanted: str = "", role: str = "model", sizes: str = "multiscale", flip: bool = False):
-    """(KerasBackend, ModelRef) of the multi-scale FastSal of a spec (fastsal_tf.models.multiscale: with
-    sizes="multiscale" the network at its own size and 1.5× it, e.g. 192×256 and 288×384, input at the larger
-    size; with "own" at its own size only; flip adds the mirrored pass of each; the mean of the probability
-    maps). It runs the
-    Keras model: a shipped LiteRT name means the Keras model it was exported from (resolve_keras); another
-    .tflite file, a SavedModel or a backend other than auto / keras is a ValueError naming the file."""
+                    wanted: str = "", role: str = "model", multiscale: bool = True, flip: bool = False):
+    """(KerasBackend, ModelRef) of a FastSal spec wrapped by fastsal_tf.models.multiscale.build_multiscale:
+    with multiscale, the network at its own size and 1.5× it (e.g. 192×256 and 288×384; input at the larger
+    size), else at its own size only; flip adds the mirrored pass of each; the output is the mean of the
+    probability maps. It runs the Keras model: a shipped LiteRT name means the Keras model it was exported
+    from (resolve_keras); another .tflite file, a SavedModel or a backend other than auto / keras is a
+    ValueError naming the file."""
     from fastsal_tf.models.multiscale import build_multiscale, own_size
     from fastsal_tf.runtime import backends
 
     ref = resolve_keras(spec)
     if ref.kind not in ("keras", "torch"):
-        raise ValueError(f"{ref.path}: multi-scale and flip-averaged prediction run a Keras FastSal (a .keras file, an authors' .pth "
-                         f"or a shipped name), not a {ref.kind} model")
+        raise ValueError(f"{ref.path}: multi-scale and flip-averaged prediction run a Keras FastSal (a .keras file, "
+                         f"an authors' .pth or a shipped name), not a {ref.kind} model")
     if backend not in ("auto", "keras"):
-        raise ValueError(f"{ref.path}: multi-scale and flip-averaged prediction run on the Keras backend, not {backend!r}")
+        raise ValueError(f"{ref.path}: multi-scale and flip-averaged prediction run on the Keras backend, "
+                         f"not {backend!r}")
     network = load_keras(ref, variant=variant, role=role)
-    model = build_multiscale(network, None if sizes == "multiscale" else [own_size(network)], flip=flip)
-    how = ", ".join(["multi-scale"] * (sizes == "multiscale") + ["flip-averaged"] * flip)
+    model = build_multiscale(network, None if multiscale else [own_size(network)], flip=flip)
+    how = "multi-scale, flip-averaged" if multiscale and flip else "multi-scale" if multiscale else "flip-averaged"
     return backends.KerasBackend(model, None, f"{ref.path}, {how}", prefer=prefer, wanted=wanted, role=role), ref
