@@ -223,6 +223,17 @@ def test_cli_names_size_with_multiscale(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_flip_names_a_model_it_cannot_run(tmp_path, capsys):
+    from fastsal_tf.cli import main
+
+    image = tmp_path / "photo.png"
+    keras.utils.save_img(image, np.full((48, 64, 3), 128, np.uint8))
+    int8 = ROOT / "fastsal_tf" / "assets" / "fastsal_a_int8.tflite"
+    code = main(["center", str(image), "--flip", "--model", str(int8)])
+    err = capsys.readouterr().err
+    assert code == 2 and "fastsal_a_int8.tflite" in err and "Keras FastSal" in err and "Traceback" not in err
+
+
 def test_program_names_a_corrupt_model_and_exits_2(tmp_path):
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"")
