@@ -2,11 +2,15 @@
 
 Usage: python benchmarks/speed_vs_reference.py [--threads 2] [--rounds 20] [--runs 10] [--json]
        [--reference-dir ../shared/reference/onnx] [--work /tmp/fastsal_speed_vs_reference]
-Needs the benchmark extras: pip install -e '.[bench]' (onnxruntime, openvino).
+Needs the benchmark extras: pip install -e '.[bench]' (onnxruntime, openvino). With nncf installed
+(pip install nncf; not an extra) it also times the authors' A and C quantised to int8 by OpenVINO's own tool.
 
 Contestants, batch 1 at 192x256, `--threads` threads each:
   the authors' A and C ONNX (random weights; speed does not depend on them) under ONNX Runtime (CPU provider)
   and OpenVINO (CPU, its default inference precision and f32), timed on a normalised NCHW float32 tensor;
+  with nncf, also OpenVINO on the ONNX quantised by nncf.quantize (int8 weights and activations, calibrated
+  on CALIBRATION_FRAMES random frames: the best int8 OpenVINO offers for the network, the bound on what an
+  int8 runtime gains over its bf16);
   our models as `fastsal predict` calls them: `Backend.run` on one uint8 frame (the model's outputs as
   predict reads them, dequantisation and the host-side probability map included), for every shipped model
   with every installed runtime that runs it (fastsal_tf.runtime.resolve.RUNTIMES), plus FastSal-C int8 and
@@ -46,6 +50,7 @@ GOALS = (("A int8 LiteRT (predict)", "authors A ONNX Runtime", 4.0),
          ("A int8 LiteRT (predict)", "authors A OpenVINO default", 1.5),
          ("A fastest fp32-accurate", "authors A OpenVINO f32", 1.0),
          ("C int8 LiteRT (predict)", "authors C ONNX Runtime", 8.0))
+CALIBRATION_FRAMES = 8  # random frames nncf calibrates the authors' int8 ONNX on (speed does not depend on them)
 OTHER_CORES_IDLE = 0.25  # other processes' mean CPU use (cores) above which the run is called not idle
 
 
@@ -85,7 +90,31 @@ def reference_contestants(reference_dir: pathlib.Path, threads: int, frame: np.n
             request = compiled.create_infer_request()
             contestants.append(Contestant(f"authors {variant} OpenVINO {label}", variant,
                                           lambda r=request: r.infer({0: tensor}), fp32_accurate=label == "f32"))
+        quantised = _nncf_int8(core, path, tensor.shape)
+        if quantised is not None:
+            compiled = core.compile_model(quantised, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                             "PERFORMANCE_HINT": "LATENCY"})
+            request = compiled.create_infer_request()
+            contestants.append(Contestant(f"authors {variant} OpenVINO int8 (NNCF)", variant,
+                                          lambda r=request: r.infer({0: tensor})))
     return contestants
+
+
+def _nncf_int8(core, path: pathlib.Path, shape: tuple):
+    """The ONNX at path as an OpenVINO model quantised by nncf (int8, calibrated on random normalised frames
+    of `shape`), or None when nncf is not installed."""
+    try:
+        import nncf
+    except ImportError:
+        return None
+    import contextlib
+    import logging
+
+    nncf.set_log_level(logging.ERROR)
+    frames = [np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+              for seed in range(CALIBRATION_FRAMES)]
+    with contextlib.redirect_stdout(sys.stderr):  # its progress bar must not mix into --json
+        return nncf.quantize(core.read_model(str(path)), nncf.Dataset(frames), subset_size=CALIBRATION_FRAMES)
 
 
 # ------------------------------------------------------------------------------------------------ ours

@@ -45,3 +45,32 @@ def test_goal_ratios_are_reference_over_ours():
     # the faster fp32 of ours at the authors' size (a model at another size is no comparison)
     assert goals[("A fp32 LiteRT (predict)", "authors A OpenVINO f32")] == (0.9, False)
     assert goals[("C int8 LiteRT (predict)", "authors C ONNX Runtime")] == (7.0, False)
+
+
+def test_nncf_row_is_left_out_without_nncf(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nncf", None)  # import nncf raises ImportError
+    assert speed._nncf_int8(None, pathlib.Path("unused.onnx"), (1, 3, 8, 8)) is None
+
+
+def test_nncf_quantises_the_authors_network_to_int8(capsys):
+    """With nncf and openvino installed: the authors' A becomes an int8 OpenVINO model (FakeQuantize nodes)
+    whose output follows the float network's, and nothing is printed on stdout (--json stays parseable)."""
+    import numpy as np
+    import pytest
+
+    ov = pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    path = ROOT.parent / "shared" / "reference" / "onnx" / "authors_fastsal_A_random.onnx"
+    if not path.is_file():
+        pytest.skip("../shared/reference/onnx is absent")
+    core = ov.Core()
+    shape = (1, 3, 192, 256)
+    quantised = speed._nncf_int8(core, path, shape)
+    assert capsys.readouterr().out == ""
+    kinds = {op.get_type_name() for op in quantised.get_ops()}
+    assert "FakeQuantize" in kinds
+    frame = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    exact = core.compile_model(str(path), "CPU", config)({0: frame})[0].ravel()
+    approx = core.compile_model(quantised, "CPU", config)({0: frame})[0].ravel()
+    assert np.corrcoef(exact, approx)[0, 1] > 0.9
