@@ -28,9 +28,11 @@ when the script started (before its own exports) and the CPU time other processe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import pathlib
 import sys
@@ -84,19 +86,16 @@ def reference_contestants(reference_dir: pathlib.Path, threads: int, frame: np.n
         feed = {session.get_inputs()[0].name: tensor}
         contestants.append(Contestant(f"authors {variant} ONNX Runtime", variant,
                                       lambda s=session, f=feed: s.run(None, f)))
-        for label, extra in (("default", {}), ("f32", {"INFERENCE_PRECISION_HINT": "f32"})):
-            compiled = core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                             "PERFORMANCE_HINT": "LATENCY", **extra})
+        runs = [("default", str(path), {}), ("f32", str(path), {"INFERENCE_PRECISION_HINT": "f32"})]
+        quantised = _nncf_int8(core, path, tensor.shape)
+        if quantised is not None:
+            runs.append(("int8 (NNCF)", quantised, {}))
+        for label, model, extra in runs:
+            compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                         "PERFORMANCE_HINT": "LATENCY", **extra})
             request = compiled.create_infer_request()
             contestants.append(Contestant(f"authors {variant} OpenVINO {label}", variant,
                                           lambda r=request: r.infer({0: tensor}), fp32_accurate=label == "f32"))
-        quantised = _nncf_int8(core, path, tensor.shape)
-        if quantised is not None:
-            compiled = core.compile_model(quantised, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                             "PERFORMANCE_HINT": "LATENCY"})
-            request = compiled.create_infer_request()
-            contestants.append(Contestant(f"authors {variant} OpenVINO int8 (NNCF)", variant,
-                                          lambda r=request: r.infer({0: tensor})))
     return contestants
 
 
@@ -107,9 +106,6 @@ def _nncf_int8(core, path: pathlib.Path, shape: tuple):
         import nncf
     except ImportError:
         return None
-    import contextlib
-    import logging
-
     nncf.set_log_level(logging.ERROR)
     frames = [np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
               for seed in range(CALIBRATION_FRAMES)]
