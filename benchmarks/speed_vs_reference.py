@@ -16,7 +16,7 @@ Contestants, batch 1 at 192x256, `--threads` threads each:
   with every installed runtime that runs it (fastsal_tf.runtime.resolve.RUNTIMES), plus FastSal-C int8 and
   A ("fast") / C fp32 exports of the shipped weights made with the current export code (cached in --work; int8
   calibrated on OSIE images when ../shared/data/osie is there, parity not enforced: they are for timing).
-  A model built at another size (the default FastSal-A, 288x384) runs on a frame of its own size; its rows
+  A model built at another size (the default FastSal-A, 352x480) runs on a frame of its own size; its rows
   say the size and take no part in the goals, which compare the networks at the authors' 192x256.
 Rounds are interleaved (each round runs every contestant `--runs` times, in a rotated order). Prints the
 median per call, the p10–p90 spread, the ratios to the reference of the same variant and the issue's goals;

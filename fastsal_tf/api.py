@@ -24,11 +24,11 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
                backend: str = "auto", multiscale: bool = False, flip: bool = False) -> SaliencyPredictor:
     """Loads a FastSal model for prediction; the backend follows the file type.
 
-    spec: "default" (the shipped FastSal-A, trained at 288×384, as an fp32 LiteRT model,
-      fastsal_tf/assets/fastsal_a_288x384_fp32.tflite: the Keras model's maps without TensorFlow),
+    spec: "default" (the shipped FastSal-A, trained at 352×480, as an fp32 LiteRT model,
+      fastsal_tf/assets/fastsal_a_352x480_fp32.tflite: the Keras model's maps without TensorFlow),
       "default-keras" (the same FastSal-A as a Keras model), "default-int8" (it as int8 LiteRT), "fast",
-      "fast-keras", "fast-int8" (the first shipped FastSal-A, 192×256, OSIE only: 1.7× the throughput, less
-      accurate on photos from other sets), "default-c" (FastSal-C, Keras, 192×256), or a path:
+      "fast-keras", "fast-int8" (the first shipped FastSal-A, 192×256, OSIE only: over twice the
+      throughput, less accurate on photos from other sets), "default-c" (FastSal-C, Keras, 192×256), or a path:
       a .keras file (Keras), a .tflite file (LiteRT, run with ai_edge_litert), an authors' .pth/.pt checkpoint
       (imported on the fly, variant A or C detected from its keys; `variant` checks it) or a SavedModel
       directory (fastsal_tf.runtime).
@@ -38,15 +38,12 @@ def load_model(spec="default", *, resize: str = "stretch", blur: float = 0.0, ce
     backend: "auto" (LiteRT for .tflite, Keras for .keras / .pth), "litert", "openvino" (a .tflite run by
       the optional OpenVINO package) or "keras" (fastsal_tf.runtime.resolve.runtime_for).
     multiscale: run the FastSal at its own size and at 1.5× it and average the two probability maps
-      (fastsal_tf.models.multiscale; the input frame is the larger size). For "fast" (192x256 + 288x384) more
-      accurate on fixation data (OSIE validation CC 0.815 against 0.802, NSS 3.32 against 3.03; EyeCrowd CC
-      0.732 against 0.716, NSS 2.10 against 1.89); for "default" (288x384 + 416x576) sharper maps, NSS up
-      and CC level (OSIE validation NSS 3.46 against 3.25; EyeCrowd NSS 2.22 against 2.07, CC 0.749 against
-      0.750); about 3.2x the compute either way. It runs the Keras model (a shipped LiteRT name means its
-      Keras source), so it needs TensorFlow.
+      (fastsal_tf.models.multiscale; the input frame is the larger size: 192x256 + 288x384 for "fast",
+      352x480 + 512x704 for "default"); about 3x the compute, sharper maps (NSS up; README, "--multiscale",
+      has the scores). It runs the Keras model (a shipped LiteRT name means its Keras source), so it needs
+      TensorFlow.
     flip: test-time flip averaging: each pass also runs on the mirrored image and its map is mirrored back,
-      twice the compute (alone or with multiscale; Keras, as multiscale). For "default": EyeCrowd CC 0.756
-      against 0.750 (NSS 2.085 against 2.070), OSIE validation CC 0.836 against 0.832.
+      twice the compute (alone or with multiscale; Keras, as multiscale; README, "--flip", has the scores).
     The other options are the SaliencyPredictor settings (resize policy, blur, centre bias, size caps).
     Raises ModelNotFoundError (a FileNotFoundError) when the model is not there.
     """

@@ -193,7 +193,7 @@ def test_multiscale_refuses_what_it_cannot_run(tmp_path):
     int8 = ROOT / "fastsal_tf" / "assets" / "fastsal_a_int8.tflite"
     with pytest.raises(ValueError, match="fastsal_a_int8.tflite.*run a Keras FastSal"):
         load_model(str(int8), multiscale=True)
-    with pytest.raises(ValueError, match="fastsal_a_288x384.keras.*run on the Keras backend, not 'litert'"):
+    with pytest.raises(ValueError, match="fastsal_a_352x480.keras.*run on the Keras backend, not 'litert'"):
         load_model("default", multiscale=True, backend="litert")
     with pytest.raises(ValueError, match="input_size does not apply"):
         load_model("default", multiscale=True, input_size=(288, 384))

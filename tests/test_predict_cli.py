@@ -216,8 +216,8 @@ def test_missing_shipped_model_says_how_to_give_one(monkeypatch, tmp_path, capsy
     with pytest.raises(ValueError, match="unsupported model"):
         api.load_model(tmp_path / "model.onnx")
     (tmp_path / "assets").mkdir()
-    (tmp_path / "assets" / "fastsal_a_288x384.keras").write_bytes(tiny_keras.read_bytes())
-    assert runtime_resolve.resolve("default-keras") == (tmp_path / "assets" / "fastsal_a_288x384.keras", "keras")
+    (tmp_path / "assets" / "fastsal_a_352x480.keras").write_bytes(tiny_keras.read_bytes())
+    assert runtime_resolve.resolve("default-keras") == (tmp_path / "assets" / "fastsal_a_352x480.keras", "keras")
     with pytest.raises(ModelNotFoundError):  # the default's .tflite is still missing, not silently replaced
         runtime_resolve.resolve("default")
 

@@ -15,7 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "docs" / "example" / "1010_overlay.jpg"  # an 800×600 street scene (with an overlay)
 SHIPPED = ("default", "default-keras", "default-int8", "default-c", "fast", "fast-keras", "fast-int8")
 # Each shipped FastSal-A: (fp32 LiteRT name, Keras name, int8 LiteRT name, input size, int8 file).
-FAMILIES = {"default": ("default", "default-keras", "default-int8", (288, 384), "fastsal_a_288x384_int8.tflite"),
+FAMILIES = {"default": ("default", "default-keras", "default-int8", (352, 480), "fastsal_a_352x480_int8.tflite"),
             "fast": ("fast", "fast-keras", "fast-int8", (192, 256), "fastsal_a_int8.tflite")}
 
 
@@ -160,7 +160,7 @@ def test_shipped_keras_files_describe_themselves_and_kept_their_numbers(name):
 
 @pytest.mark.slow
 def test_default_is_more_accurate_than_fast_on_osie(shared_dir):
-    """The 288x384 default against the 192x256 FastSal-A on the first 20 OSIE validation images, paired per
+    """The 352x480 default against the 192x256 FastSal-A on the first 20 OSIE validation images, paired per
     image: higher NSS on average (on all 100: +0.22 ± 0.03, MODEL_CARD.md) and on most images."""
     from fastsal_tf.evaluation import run_evaluation
 
@@ -179,8 +179,8 @@ def test_default_keras_file_describes_itself():
 
     from fastsal_tf.models import FastSal, describe
 
-    model = keras.saving.load_model(ROOT / "fastsal_tf" / "assets" / "fastsal_a_288x384.keras", compile=False)
+    model = keras.saving.load_model(ROOT / "fastsal_tf" / "assets" / "fastsal_a_352x480.keras", compile=False)
     assert isinstance(model, FastSal)
     settings = describe(model)
     assert (settings["variant"], tuple(settings["input_shape"]), settings["padding"], settings["pixel_shuffle"],
-            settings["normalization"]) == ("A", (288, 384, 3), "same", "DCR", "tflite_127")
+            settings["normalization"]) == ("A", (352, 480, 3), "same", "DCR", "tflite_127")

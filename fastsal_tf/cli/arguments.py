@@ -91,9 +91,9 @@ def unit_fraction(text):
     return value
 
 
-MODEL_HELP = ("'default' (the shipped FastSal-A, 288x384, as fp32 LiteRT: the Keras model's maps, no TensorFlow), "
+MODEL_HELP = ("'default' (the shipped FastSal-A, 352x480, as fp32 LiteRT: the Keras model's maps, no TensorFlow), "
               "'default-keras' (the same as Keras), 'default-int8', 'fast' / 'fast-keras' / 'fast-int8' (the "
-              "192x256 FastSal-A: 1.7x faster, less accurate), 'default-c', or a .keras, .tflite (LiteRT) or "
+              "192x256 FastSal-A: over 2x faster, less accurate), 'default-c', or a .keras, .tflite (LiteRT) or "
               "authors' .pth file (default: default)")
 MULTISCALE_HELP = ("run the network at its own size and at 1.5x it and average the two maps: more accurate on "
                    "eye-fixation data, about 3x the compute; runs the Keras model of a shipped name (needs TensorFlow)")

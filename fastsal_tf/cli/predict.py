@@ -85,7 +85,7 @@ def run(args) -> int:
         raise ValueError("--size does not apply with --flip (it runs the network at its own size)")
     if args.multiscale and args.size is not None:
         raise ValueError("--size does not apply with --multiscale (it runs the network at its own size and 1.5x it: "
-                         "288x384 and 416x576 for default, 192x256 and 288x384 for fast)")
+                         "352x480 and 512x704 for default, 192x256 and 288x384 for fast)")
     kinds = (["saliency"] + ([runner.OVERLAY_KINDS[args.overlay_format]] if args.overlay else [])
              + (["npy"] if args.npy else []))
     items, missing = runner.collect_inputs(args.paths, args.out, args.recursive, kinds)

@@ -59,7 +59,7 @@ def own_size(model) -> tuple[int, int]:
 def multiscale_sizes(input_hw) -> tuple[tuple[int, int], tuple[int, int]]:
     """The two passes of a network built at input_hw = (height, width): its own size and MULTISCALE_FACTOR
     times it, each side rounded down to a multiple of 32 but at least 32 more than its own (192×256 →
-    288×384; 288×384 → 416×576)."""
+    288×384; 352×480 → 512×704)."""
     height, width = (int(v) for v in input_hw)
     return (height, width), tuple(max(int(v * MULTISCALE_FACTOR) // 32 * 32, v + 32) for v in (height, width))
 

@@ -17,23 +17,23 @@ from fastsal_tf.predict.errors import ModelNotFoundError
 from fastsal_tf.runtime.outputs import PREFER_PROB
 
 ASSETS_DIR = pathlib.Path(__file__).resolve().parents[1] / "assets"
-# Names of the models shipped in fastsal_tf/assets/. "default" is FastSal-A trained at 288×384 (OSIE and
+# Names of the models shipped in fastsal_tf/assets/. "default" is FastSal-A trained at 352×480 (OSIE and
 # pseudo-labelled photos; MODEL_CARD.md), as its fp32 LiteRT export: its maps equal the Keras model's and it
 # runs without TensorFlow (README, "Which model"). "fast" is the first shipped FastSal-A, trained at 192×256 on
-# OSIE only: 1.7× the throughput, less accurate on photos from other sets.
+# OSIE only: over twice the throughput, less accurate on photos from other sets.
 SHIPPED_MODELS = {
-    "default": "fastsal_a_288x384_fp32.tflite",
-    "default-a": "fastsal_a_288x384_fp32.tflite",
-    "default-keras": "fastsal_a_288x384.keras",
-    "default-int8": "fastsal_a_288x384_int8.tflite",
+    "default": "fastsal_a_352x480_fp32.tflite",
+    "default-a": "fastsal_a_352x480_fp32.tflite",
+    "default-keras": "fastsal_a_352x480.keras",
+    "default-int8": "fastsal_a_352x480_int8.tflite",
     "default-c": "fastsal_c.keras",
     "fast": "fastsal_a_fp32.tflite",
     "fast-keras": "fastsal_a.keras",
     "fast-int8": "fastsal_a_int8.tflite",
 }
 # The Keras model each shipped LiteRT file was exported from (what `fastsal export default` exports).
-KERAS_SOURCES = {"fastsal_a_288x384_fp32.tflite": "fastsal_a_288x384.keras",
-                 "fastsal_a_288x384_int8.tflite": "fastsal_a_288x384.keras",
+KERAS_SOURCES = {"fastsal_a_352x480_fp32.tflite": "fastsal_a_352x480.keras",
+                 "fastsal_a_352x480_int8.tflite": "fastsal_a_352x480.keras",
                  "fastsal_a_fp32.tflite": "fastsal_a.keras", "fastsal_a_int8.tflite": "fastsal_a.keras"}
 MODEL_SUFFIXES = {".keras": "keras", ".tflite": "litert", ".pth": "torch", ".pt": "torch"}
 DEFAULT_INPUT_HW = (192, 256)
