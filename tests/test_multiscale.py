@@ -234,6 +234,16 @@ def test_cli_flip_names_a_model_it_cannot_run(tmp_path, capsys):
     assert code == 2 and "fastsal_a_int8.tflite" in err and "Keras FastSal" in err and "Traceback" not in err
 
 
+def test_program_without_sizes_uses_and_names_the_default_two(network, tmp_path):
+    source = tmp_path / "small.keras"
+    network.save(source)
+    result = subprocess.run([sys.executable, str(ROOT / "training" / "multiscale_teacher.py"), f"--model={source}",
+                             f"--out={tmp_path / 'm.keras'}"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "(64x96, 96x128)" in result.stdout and "Traceback" not in result.stderr
+    assert keras.saving.load_model(tmp_path / "m.keras", compile=False).input_shape == (None, *LARGE, 3)
+
+
 def test_program_names_a_corrupt_model_and_exits_2(tmp_path):
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"")

@@ -27,20 +27,23 @@ flags.mark_flags_as_required(["model", "out"])
 def main(argv):
     del argv
     from fastsal_tf.cli.arguments import parse_size
-    from fastsal_tf.models.multiscale import build_multiscale
+    from fastsal_tf.models.multiscale import build_multiscale, multiscale_sizes, own_size
     from fastsal_tf.runtime.resolve import load_keras, resolve_keras
     from fastsal_tf.train.callbacks import save_atomically
 
     try:
         if not FLAGS.out.endswith(".keras"):
             raise ValueError(f"--out must name a .keras file, got {FLAGS.out!r}")
-        sizes = [parse_size(text, "--sizes") for text in FLAGS.sizes] if FLAGS.sizes else None
-        network = build_multiscale(load_keras(resolve_keras(FLAGS.model)), sizes, flip=FLAGS.flip)
+        model = load_keras(resolve_keras(FLAGS.model))
+        sizes = ([parse_size(text, "--sizes") for text in FLAGS.sizes] if FLAGS.sizes
+                 else list(multiscale_sizes(own_size(model))))
+        network = build_multiscale(model, sizes, flip=FLAGS.flip)
         save_atomically(network, FLAGS.out)
     except (ValueError, OSError) as error:
         print(f"multiscale_teacher: error: {error}", file=sys.stderr)
         return 2
-    print(f"multiscale_teacher: {network.name} ({', '.join(FLAGS.sizes)}) written to {FLAGS.out}")
+    passes = ", ".join(f"{height}x{width}" for height, width in sizes)
+    print(f"multiscale_teacher: {network.name} ({passes}{', flipped too' if FLAGS.flip else ''}) written to {FLAGS.out}")
     return 0
 
 
