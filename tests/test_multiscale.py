@@ -234,6 +234,7 @@ def test_cli_flip_names_a_model_it_cannot_run(tmp_path, capsys):
     assert code == 2 and "fastsal_a_int8.tflite" in err and "Keras FastSal" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # a TensorFlow start-up in a subprocess; the default suite keeps the failure paths
 def test_program_without_sizes_uses_and_names_the_default_two(network, tmp_path):
     source = tmp_path / "small.keras"
     network.save(source)
