@@ -137,14 +137,18 @@ def attention_centers(examples, cache: pathlib.Path) -> np.ndarray:
 ASPECTS = ("1:1", "16:9", "9:16")
 
 
-def full_maps(examples, maps: np.ndarray):
-    """Yields (example, (H, W) float64 probability map at the image's size) as the predictor makes them."""
-    from fastsal_tf.predict import postprocess
+def decision_maps(examples, maps: np.ndarray, at_image_size: bool = False):
+    """Yields (example, float64 probability map) with the map as SaliencyPredictor.decision_map makes it:
+    at decisions.map_size, the image's size scaled down to the network's resolution. at_image_size=True
+    gives the map at the image's size instead (the sweep's candidates that work in pixels need it)."""
+    from fastsal_tf.predict import decisions, postprocess
     from fastsal_tf.imaging import placement
 
     for example, net_map in zip(examples, maps):
         hw = (example.height, example.width)
-        prob = postprocess.probability_to_output(net_map, placement(hw, net_map.shape, "stretch"), hw)
+        place = placement(hw, net_map.shape, "stretch")
+        size = hw if at_image_size else decisions.map_size(hw, place.content_hw)
+        prob = postprocess.probability_to_output(net_map, place, hw, size)
         yield example, postprocess.normalise(prob.astype(np.float64))
 
 
@@ -197,7 +201,7 @@ def sweep(examples, maps) -> list[tuple[str, float, float]]:
     def add(name, value):
         scores.setdefault(name, []).append(value)
 
-    for example, prob in full_maps(examples, maps):
+    for example, prob in decision_maps(examples, maps, at_image_size=True):
         hw = (example.height, example.width)
         diagonal = float(np.hypot(*hw))
         fixations = example.fixations
@@ -340,7 +344,7 @@ def main(argv=None) -> int:
                             args.multiscale, args.flip)
         centers = attention_centers(examples, work / f"{dataset}_attention_center.npz")
         rows = [score_image(example, prob, center, decisions.CROP_PRIOR, decisions.CENTER_PRIOR)
-                for (example, prob), center in zip(full_maps(examples, maps), centers)]
+                for (example, prob), center in zip(decision_maps(examples, maps), centers)]
         lines, goals = report(title, rows)
         print("\n".join(lines))
         for goal, met in goals.items():

@@ -1,6 +1,6 @@
 """The jobs behind `fastsal center` and `fastsal crop`: per-image steps for fastsal_tf.predict.runner.run.
 
-Each step turns an image's network map into its probability map at the displayed size (runner threads),
+Each step turns an image's network map into its decision map (SaliencyPredictor.decision_map; runner threads),
 takes the decision (fastsal_tf.predict.decisions) and returns (stage timings in seconds, result), the result
 being the JSON object of the command:
   center: {"image": path, "width": W, "height": H, "center": [x, y]}  (0-based float pixels)
@@ -21,7 +21,7 @@ from fastsal_tf.predict.errors import ImageError
 
 def _map(predictor, prepared, net_map):
     start = time.perf_counter()
-    prob = predictor.finish(prepared, net_map)
+    prob = predictor.decision_map(prepared, net_map)
     return prob, {**prepared.timings, "map": time.perf_counter() - start}
 
 

@@ -75,11 +75,17 @@ class SaliencyPredictor:
         """(N, h, w) float32 network-frame probability maps for prepared images."""
         return self.backend.run(np.stack([p.net_input for p in prepared]))
 
-    def finish(self, prepared: PreparedImage, net_map: np.ndarray) -> np.ndarray:
-        """Network-frame map → float32 probability map at prepared.output_hw, summing to 1."""
+    def finish(self, prepared: PreparedImage, net_map: np.ndarray,
+               output_hw: tuple[int, int] | None = None) -> np.ndarray:
+        """Network-frame map → float32 probability map at output_hw (default prepared.output_hw), summing to 1."""
         return postprocess.probability_to_output(net_map, prepared.placement, prepared.original_hw,
-                                                 prepared.output_hw, self.blur, self.center_bias,
+                                                 output_hw or prepared.output_hw, self.blur, self.center_bias,
                                                  self.center_bias_sigma)
+
+    def decision_map(self, prepared: PreparedImage, net_map: np.ndarray) -> np.ndarray:
+        """The float32 probability map the centre and crops are decided on, at decisions.map_size: the
+        displayed size scaled down to the network's resolution."""
+        return self.finish(prepared, net_map, decisions.map_size(prepared.output_hw, prepared.placement.content_hw))
 
     def _warn(self, prepared: PreparedImage) -> None:
         for note in prepared.notes:
@@ -115,16 +121,16 @@ class SaliencyPredictor:
         prob = self.finish(prepared, self.infer([prepared])[0])
         return postprocess.overlay(prepared.display, postprocess.display_map(prob), colormap, alpha)
 
-    def _map_of(self, image) -> tuple[PreparedImage, np.ndarray]:
+    def _decision_map_of(self, image) -> tuple[PreparedImage, np.ndarray]:
         prepared = self.prepare(image)
         self._warn(prepared)
-        return prepared, self.finish(prepared, self.infer([prepared])[0])
+        return prepared, self.decision_map(prepared, self.infer([prepared])[0])
 
     def predict_center(self, image) -> tuple[float, float]:
         """(x, y) attention centre in pixels of the displayed image (0-based floats, pixel centres at
         integers): the disk of radius 10 % of the diagonal holding the most saliency mass (with a weak centre
         prior). See fastsal_tf.predict.decisions for the method and why."""
-        prepared, prob = self._map_of(image)
+        prepared, prob = self._decision_map_of(image)
         return decisions.attention_center(prob, prepared.original_hw)
 
     def predict_crops(self, image, aspects, scale: float = 1.0) -> list[tuple[int, int, int, int]]:
@@ -138,7 +144,7 @@ class SaliencyPredictor:
         aspects = [decisions.parse_aspect(aspect) for aspect in aspects]
         if not 0 < scale <= 1:
             raise ValueError(f"crop scale must be in (0, 1], got {scale}")
-        prepared, prob = self._map_of(image)
+        prepared, prob = self._decision_map_of(image)
         try:
             return decisions.crop_boxes(prob, prepared.original_hw, aspects, scale)
         except ValueError as error:
