@@ -4,14 +4,15 @@ Usage:
   python benchmarks/crop_center.py [--osie ../shared/data/osie] [--eyecrowd /work/data/extra/eyecrowd]
       [--model default] [--timing-model default-int8] [--work /tmp/fastsal_crop_center] [--timing-images 300]
       [--jobs 2]
-  python benchmarks/crop_center.py --sweep     # the parameter choice, on OSIE validation only
+  python benchmarks/crop_center.py --sweep     # the parameter choice, on OSIE validation
+  python benchmarks/crop_center.py --sweep --sweep-set eyecrowd   # the same candidates on the held-out set
 
 Scores, per image then averaged (paired differences with their standard errors over images):
 - crop coverage, for aspect ratios 1:1, 16:9 and 9:16 at full size (the largest box of the ratio): the
   fraction of the image's human fixations inside the crop (a fixation counts at its nearest pixel). Baselines:
   the centred box of the same size, and the same-size box centred on attention-center's point (clamped into
   the image); upper bound: the same-size box holding the most fixations (the oracle). "gap closed" is
-  (method − centred) / (oracle − centred), from the means.
+  (method − centred) / (oracle − centred), from the means, ± its standard error over images (gap_closed).
 - centre hit rate: the fraction of fixations within 10 % of the image diagonal of the predicted centre.
   Baselines: the image centre and attention-center's pred_center (mapped back from its letterboxed 480×640
   frame); upper bound: the best point for the fixations themselves (searched on a 4-px grid).
@@ -188,52 +189,88 @@ def _center_of_mass(prob, power):
     return float((weights * xs).sum() / weights.sum()), float((weights * ys).sum() / weights.sum())
 
 
-def sweep(examples, maps) -> list[tuple[str, float, float]]:
-    """(candidate, mean score, standard error) for the centre and crop candidates on these images."""
+SHIPPED_CROP = "crop: window mass of p^1, prior {}, sigma {}"
+SHIPPED_CENTER = "center: disk mass, prior {}"
+
+
+def sweep(examples, maps) -> list[tuple[str, float, float, float, float]]:
+    """(candidate, mean score, standard error, mean paired difference from the shipped rule of its kind,
+    standard error of that difference) for the centre and crop candidates on these images. Crop candidates:
+    the window mass of q = (1 − w)·p^γ/Σp^γ + w·g, g the centred Gaussian with standard deviations σ·H, σ·W,
+    over a grid of γ, w and σ, searched on the decision map (as shipped); the p^2, p^4 maps without prior;
+    the map blurred. Centre candidates (on the map at the image's size): the disk mass with prior weights,
+    centres of mass, peaks of the blurred map, the image centre."""
     from scipy import ndimage
 
     from fastsal_tf.evaluation import crop_scores as cs
     from fastsal_tf.predict import decisions
 
-    priors = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
     scores: dict[str, list[float]] = {}
 
     def add(name, value):
         scores.setdefault(name, []).append(value)
 
-    for example, prob in decision_maps(examples, maps, at_image_size=True):
+    def crop_score(prob, hw, counts, **rule):
+        return float(np.mean([cs.coverage(counts, b) for b in decisions.crop_boxes(prob, hw, ASPECTS, **rule)]))
+
+    pairs = zip(decision_maps(examples, maps, at_image_size=True), decision_maps(examples, maps))
+    for (example, prob), (_, small) in pairs:
         hw = (example.height, example.width)
         diagonal = float(np.hypot(*hw))
         fixations = example.fixations
         counts = cs.fixation_counts(fixations, hw)
-        for prior in priors:
-            add(f"center: disk mass, prior {prior}",
+        for prior in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7):
+            add(SHIPPED_CENTER.format(prior),
                 cs.hit_rate(fixations, decisions.attention_center(prob, hw, prior=prior), hw))
-            boxes = decisions.crop_boxes(prob, hw, ASPECTS, prior=prior)
-            add(f"crop: window mass, prior {prior}", np.mean([cs.coverage(counts, box) for box in boxes]))
+        for power in (0.5, 0.75, 1, 1.5):
+            powered = small ** power
+            powered /= powered.sum()
+            add(f"crop: window mass of p^{power:g}, no prior", crop_score(powered, hw, counts, prior=0.0))
+            for sigma in (0.2, 0.25, 0.3, 0.35):
+                for prior in (0.1, 0.2, 0.3, 0.4, 0.5):
+                    add(SHIPPED_CROP.format(prior, sigma).replace("p^1", f"p^{power:g}"),
+                        crop_score(powered, hw, counts, prior=prior, prior_sigma=sigma))
         for power in (1, 2, 4):
             add(f"center: centre of mass of p^{power}", cs.hit_rate(fixations, _center_of_mass(prob, power), hw))
-            sharpened = prob ** power
-            boxes = decisions.crop_boxes(sharpened / sharpened.sum(), hw, ASPECTS, prior=0.0)
-            add(f"crop: window mass of p^{power}, no prior", np.mean([cs.coverage(counts, b) for b in boxes]))
+        for power in (2, 4):
+            sharpened = small ** power
+            add(f"crop: window mass of p^{power}, no prior", crop_score(sharpened / sharpened.sum(), hw, counts,
+                                                                        prior=0.0))
         for fraction in (0.0, 0.02, 0.05, 0.1):
             add(f"center: peak of map blurred sigma {fraction} diag",
                 cs.hit_rate(fixations, _blur_peak(prob, fraction * diagonal), hw))
             if fraction:
                 blurred = ndimage.gaussian_filter(prob, fraction * diagonal, mode="constant")
-                boxes = decisions.crop_boxes(blurred, hw, ASPECTS, prior=decisions.CROP_PRIOR)
                 add(f"crop: window mass of map blurred sigma {fraction} diag, prior {decisions.CROP_PRIOR}",
-                    np.mean([cs.coverage(counts, b) for b in boxes]))
+                    crop_score(blurred, hw, counts, prior=decisions.CROP_PRIOR))
         add("center: image centre", cs.hit_rate(fixations, ((hw[1] - 1) / 2, (hw[0] - 1) / 2), hw))
         centred = [cs.coverage(counts, cs.centered_box(hw, (b[3] - b[1], b[2] - b[0])))
-                   for b in decisions.crop_boxes(prob, hw, ASPECTS)]
+                   for b in decisions.crop_boxes(small, hw, ASPECTS)]
         add("crop: centred", np.mean(centred))
-    return [(name, float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(len(v)))) for name, v in scores.items()]
+    shipped = {"crop": np.asarray(scores[SHIPPED_CROP.format(decisions.CROP_PRIOR, decisions.PRIOR_SIGMA)]),
+               "center": np.asarray(scores[SHIPPED_CENTER.format(decisions.CENTER_PRIOR)])}
+    rows = []
+    for name, values in scores.items():
+        values = np.asarray(values)
+        difference = values - shipped[name.split(":")[0]]
+        rows.append((name, *_mean_se(values), *_mean_se(difference)))
+    return rows
 
 
 def _mean_se(values) -> tuple[float, float]:
     values = np.asarray(values, np.float64)
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def gap_closed(method, centred, oracle) -> tuple[float, float]:
+    """The share of the centred-to-oracle gap a method closes, R = mean(method − centred) / mean(oracle −
+    centred) over images, and its standard error by the delta method for a ratio of means:
+    sqrt(var(d − R·e) / n) / mean(e), d = method − centred, e = oracle − centred per image."""
+    d = np.asarray(method, np.float64) - np.asarray(centred, np.float64)
+    e = np.asarray(oracle, np.float64) - np.asarray(centred, np.float64)
+    scale = max(float(e.mean()), 1e-12)
+    ratio = float(d.mean()) / scale
+    return ratio, float(np.std(d - ratio * e, ddof=1) / np.sqrt(len(d))) / scale
 
 
 def report(name: str, rows: list[dict[str, float]]) -> tuple[list[str], dict[str, bool]]:
@@ -247,11 +284,12 @@ def report(name: str, rows: list[dict[str, float]]) -> tuple[list[str], dict[str
     for aspect in (*ASPECTS, "mean"):
         means = {m: float(column[f"crop {aspect} {m}"].mean())
                  for m in ("fastsal", "centred", "attention-center", "oracle")}
-        gap = (means["fastsal"] - means["centred"]) / max(means["oracle"] - means["centred"], 1e-12)
+        gap = gap_closed(column[f"crop {aspect} fastsal"], column[f"crop {aspect} centred"],
+                         column[f"crop {aspect} oracle"])
         versus_centred = _mean_se(column[f"crop {aspect} fastsal"] - column[f"crop {aspect} centred"])
         versus_ac = _mean_se(column[f"crop {aspect} fastsal"] - column[f"crop {aspect} attention-center"])
         lines.append(f"| {aspect} | {means['fastsal']:.4f} | {means['centred']:.4f} | {means['attention-center']:.4f} "
-                     f"| {means['oracle']:.4f} | {gap:.2f} | {versus_centred[0]:+.4f} ± {versus_centred[1]:.4f} "
+                     f"| {means['oracle']:.4f} | {gap[0]:.2f} ± {gap[1]:.2f} | {versus_centred[0]:+.4f} ± {versus_centred[1]:.4f} "
                      f"| {versus_ac[0]:+.4f} ± {versus_ac[1]:.4f} |")
     center = {m: float(column[f"center {m}"].mean()) for m in ("fastsal", "image centre", "attention-center", "oracle")}
     versus_image = _mean_se(column["center fastsal"] - column["center image centre"])
@@ -321,18 +359,23 @@ def main(argv=None) -> int:
     parser.add_argument("--timing-images", type=int, default=300, help="JPEGs for the timing (0: no timing)")
     parser.add_argument("--timing-model", default="default-int8", help="model for the timing (default: default-int8)")
     parser.add_argument("--jobs", type=int, default=2, help="threads for the timing (default 2)")
-    parser.add_argument("--sweep", action="store_true", help="the parameter sweep on OSIE validation only")
+    parser.add_argument("--sweep", action="store_true", help="the parameter sweep (on OSIE validation)")
+    parser.add_argument("--sweep-set", choices=("osie", "eyecrowd"), default="osie",
+                        help="the set the sweep scores: osie (validation; where the rules are chosen) or eyecrowd "
+                             "(the held-out view of the same candidates: for reporting, never for choosing)")
     args = parser.parse_args(argv)
     work = pathlib.Path(args.work)
     from fastsal_tf.predict import decisions
 
     if args.sweep:
-        examples = load_examples("osie", args.osie)
-        maps = network_maps(examples, args.model, maps_cache(work, "osie", args.model, args.multiscale, args.flip),
+        dataset = args.sweep_set
+        examples = load_examples(dataset, args.osie if dataset == "osie" else args.eyecrowd)
+        maps = network_maps(examples, args.model, maps_cache(work, dataset, args.model, args.multiscale, args.flip),
                             args.multiscale, args.flip)
-        print(f"Sweep on OSIE validation ({len(examples)} images), model {args.model}: mean ± standard error")
-        for name, mean, error in sweep(examples, maps):
-            print(f"  {name:55s} {mean:.4f} ± {error:.4f}")
+        print(f"Sweep on {'OSIE validation' if dataset == 'osie' else 'EyeCrowd (held out)'} ({len(examples)} "
+              f"images), model {args.model}: mean ± standard error; Δ: paired against the shipped rule")
+        for name, mean, error, delta, delta_error in sweep(examples, maps):
+            print(f"  {name:62s} {mean:.4f} ± {error:.4f}   Δ {delta:+.4f} ± {delta_error:.4f}")
         return 0
     options = (" --multiscale" if args.multiscale else "") + (" --flip" if args.flip else "")
     print(f"crop / centre benchmark, model {args.model}{options}; crop prior {decisions.CROP_PRIOR}, centre prior "

@@ -1,4 +1,5 @@
-"""benchmarks/crop_center.py: its map cache follows the model file, and the crop timing runs end to end."""
+"""benchmarks/crop_center.py: its map cache follows the model file, the crop timing runs end to end, and the
+gap closed comes with a standard error that matches resampling."""
 
 import importlib.util
 import os
@@ -7,6 +8,7 @@ import shutil
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -70,3 +72,23 @@ def test_flip_maps_average_the_mirrored_photo(tmp_path):
     np.testing.assert_allclose(flipped, (plain + mirrored) / 2, rtol=1e-4, atol=1e-5 * plain.max())
     assert np.abs(flipped - plain).max() > 0.01 * plain.max()
     np.testing.assert_array_equal(crop_center.network_maps(examples, "fast", tmp_path / "flip.npz", flip=True), flipped)
+
+
+def test_gap_closed_and_its_standard_error_against_a_resampling_check():
+    """The ratio of means, and a delta-method standard error that agrees with the spread of the ratio over many
+    independent samples of the same per-image distribution."""
+    gap_closed = crop_center.gap_closed
+    rng = np.random.default_rng(3)
+
+    def sample(n):
+        centred = rng.uniform(0.5, 0.9, n)
+        oracle = centred + rng.uniform(0.0, 0.1, n)
+        method = centred + 0.5 * (oracle - centred) + rng.normal(0, 0.02, n)
+        return method, centred, oracle
+
+    method, centred, oracle = sample(400)
+    ratio, error = gap_closed(method, centred, oracle)
+    assert ratio == pytest.approx((method.mean() - centred.mean()) / (oracle.mean() - centred.mean()))
+    spread = np.std([gap_closed(*sample(400))[0] for _ in range(400)])
+    assert error == pytest.approx(spread, rel=0.2)
+    assert gap_closed([0.8, 0.9], [0.8, 0.9], [0.9, 1.0]) == (0.0, 0.0)

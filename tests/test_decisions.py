@@ -71,15 +71,15 @@ def test_aspect_forms():
     assert (d.parse_aspect(" 1.91:1 ").label, d.parse_aspect("1.91:1").tag) == ("1.91:1", "1.91x1")
 
 
-@pytest.mark.parametrize("prior", [0.0, 0.3])
+@pytest.mark.parametrize("prior, sigma", [(0.0, d.PRIOR_SIGMA), (0.3, d.PRIOR_SIGMA), (0.9, 0.06)])
 @pytest.mark.parametrize("scale", [1.0, 0.55])
-def test_crop_boxes_hold_the_most_mass_of_the_map_with_the_prior(prior, scale):
+def test_crop_boxes_hold_the_most_mass_of_the_map_with_the_prior(prior, sigma, scale):
     rng = np.random.default_rng(1)
     prob = rng.random((24, 36)) ** 4
     prob /= prob.sum()
-    q = (1 - prior) * prob + prior * centered_gaussian(prob.shape, d.PRIOR_SIGMA, np.float64)  # the definition
+    q = (1 - prior) * prob + prior * centered_gaussian(prob.shape, sigma, np.float64)  # the definition
     aspects = ["1:1", "16:9", "9:16", "3:1"]
-    for aspect, box in zip(aspects, d.crop_boxes(prob, prob.shape, aspects, scale, prior=prior)):
+    for aspect, box in zip(aspects, d.crop_boxes(prob, prob.shape, aspects, scale, prior=prior, prior_sigma=sigma)):
         box_h, box_w = d.crop_size(prob.shape, d.parse_aspect(aspect), scale)
         assert (box[3] - box[1], box[2] - box[0]) == (box_h, box_w)
         assert box[:2] == brute_best(q, box_h, box_w)[::-1]

@@ -153,10 +153,11 @@ def best_window(mass: np.ndarray, box_hw: tuple[int, int]) -> tuple[int, int]:
     return best_position(window_sums(mass, box_hw), 1e-9 * max(float(np.abs(mass).sum()), 1e-300))
 
 
-def _prior_profiles(shape_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The centred Gaussian's (imaging.centered_gaussian, PRIOR_SIGMA) row and column profiles: g = gy ⊗ gx."""
-    gy = centered_gaussian((shape_hw[0], 1), PRIOR_SIGMA, np.float64)[:, 0]
-    gx = centered_gaussian((1, shape_hw[1]), PRIOR_SIGMA, np.float64)[0]
+def _prior_profiles(shape_hw: tuple[int, int], sigma: float = PRIOR_SIGMA) -> tuple[np.ndarray, np.ndarray]:
+    """The centred Gaussian's (imaging.centered_gaussian with standard deviations sigma·H and sigma·W) row
+    and column profiles: g = gy ⊗ gx."""
+    gy = centered_gaussian((shape_hw[0], 1), sigma, np.float64)[:, 0]
+    gx = centered_gaussian((1, shape_hw[1]), sigma, np.float64)[0]
     return gy, gx
 
 
@@ -176,9 +177,10 @@ def _map_table(prob: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def crop_boxes(prob: np.ndarray, image_hw: tuple[int, int], aspects, scale: float = 1.0,
-               prior: float = CROP_PRIOR) -> list[tuple[int, int, int, int]]:
+               prior: float = CROP_PRIOR, prior_sigma: float = PRIOR_SIGMA) -> list[tuple[int, int, int, int]]:
     """One box (x0, y0, x1, y1) per aspect (see parse_aspect) for an image of image_hw=(H, W), placed to
-    hold the most mass of q = (1 − prior)·p + prior·g (see the module docstring). prob: (h, w) map at the
+    hold the most mass of q = (1 − prior)·p + prior·g (see the module docstring; g's standard deviations are
+    prior_sigma·H and prior_sigma·W). prob: (h, w) map at the
     image's size or smaller (then the search runs at the map's size and the box is scaled back).
     The window sums of g are products of 1-D window sums of its row and column profiles."""
     height, width = int(image_hw[0]), int(image_hw[1])
@@ -186,7 +188,7 @@ def crop_boxes(prob: np.ndarray, image_hw: tuple[int, int], aspects, scale: floa
     sizes = [crop_size((height, width), aspect, scale) for aspect in aspects]
     table, inverse_total = _map_table(prob)
     map_h, map_w = table.shape[0] - 1, table.shape[1] - 1
-    gy, gx = _prior_profiles((map_h, map_w))
+    gy, gx = _prior_profiles((map_h, map_w), prior_sigma)
     boxes = []
     for box_h, box_w in sizes:
         search_h = min(map_h, max(1, round(box_h * map_h / height)))
