@@ -189,8 +189,8 @@ def _center_of_mass(prob, power):
     return float((weights * xs).sum() / weights.sum()), float((weights * ys).sum() / weights.sum())
 
 
-SHIPPED_CROP = "crop: window mass of p^1, prior {}, sigma {}"
-SHIPPED_CENTER = "center: disk mass, prior {}"
+CROP_RULE = "crop: window mass of p^{:g}, prior {}, sigma {}"  # map power γ, prior weight w, prior width σ
+CENTER_RULE = "center: disk mass, prior {}"
 
 
 def sweep(examples, maps) -> list[tuple[str, float, float, float, float]]:
@@ -220,7 +220,7 @@ def sweep(examples, maps) -> list[tuple[str, float, float, float, float]]:
         fixations = example.fixations
         counts = cs.fixation_counts(fixations, hw)
         for prior in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7):
-            add(SHIPPED_CENTER.format(prior),
+            add(CENTER_RULE.format(prior),
                 cs.hit_rate(fixations, decisions.attention_center(prob, hw, prior=prior), hw))
         for power in (0.5, 0.75, 1, 1.5):
             powered = small ** power
@@ -228,7 +228,7 @@ def sweep(examples, maps) -> list[tuple[str, float, float, float, float]]:
             add(f"crop: window mass of p^{power:g}, no prior", crop_score(powered, hw, counts, prior=0.0))
             for sigma in (0.2, 0.25, 0.3, 0.35):
                 for prior in (0.1, 0.2, 0.3, 0.4, 0.5):
-                    add(SHIPPED_CROP.format(prior, sigma).replace("p^1", f"p^{power:g}"),
+                    add(CROP_RULE.format(power, prior, sigma),
                         crop_score(powered, hw, counts, prior=prior, prior_sigma=sigma))
         for power in (1, 2, 4):
             add(f"center: centre of mass of p^{power}", cs.hit_rate(fixations, _center_of_mass(prob, power), hw))
@@ -247,8 +247,8 @@ def sweep(examples, maps) -> list[tuple[str, float, float, float, float]]:
         centred = [cs.coverage(counts, cs.centered_box(hw, (b[3] - b[1], b[2] - b[0])))
                    for b in decisions.crop_boxes(small, hw, ASPECTS)]
         add("crop: centred", np.mean(centred))
-    shipped = {"crop": np.asarray(scores[SHIPPED_CROP.format(decisions.CROP_PRIOR, decisions.PRIOR_SIGMA)]),
-               "center": np.asarray(scores[SHIPPED_CENTER.format(decisions.CENTER_PRIOR)])}
+    shipped = {"crop": np.asarray(scores[CROP_RULE.format(1, decisions.CROP_PRIOR, decisions.PRIOR_SIGMA)]),
+               "center": np.asarray(scores[CENTER_RULE.format(decisions.CENTER_PRIOR)])}
     rows = []
     for name, values in scores.items():
         values = np.asarray(values)

@@ -2,10 +2,10 @@
 
 Both work on a probability map p (summing to 1) at the image's displayed size (H, W) or smaller; then sizes
 and coordinates are scaled to `image_hw`. The predictor makes p at `map_size`: the displayed size scaled down
-to the network's resolution. Upsampling the network's map further adds no detail, and a smaller map makes
-the searches faster: the summed-area table of a 640×480 map costs 4 ms, a 480×360 one about 1.2 ms. Coordinates are 0-based
-pixels of the displayed image: a centre (x, y) is a float point where integer values are pixel centres; a
-box (x0, y0, x1, y1) holds integer pixel edges, x1 / y1 exclusive.
+to the network's resolution. Upsampling the network's map further adds no detail, and the searches run on
+fewer cells (on a 2-core AMD EPYC the summed-area table of a 640×480 map took 4.2 ms, of a 480×360 one
+1.2 ms). Coordinates are 0-based pixels of the displayed image: a centre (x, y) is a float point where
+integer values are pixel centres; a box (x0, y0, x1, y1) holds integer pixel edges, x1 / y1 exclusive.
 
 The methods and constants were chosen by measurement on OSIE validation (human fixations; `python
 benchmarks/crop_center.py --sweep`), EyeCrowd kept as the held-out check:
@@ -180,8 +180,8 @@ def crop_boxes(prob: np.ndarray, image_hw: tuple[int, int], aspects, scale: floa
                prior: float = CROP_PRIOR, prior_sigma: float = PRIOR_SIGMA) -> list[tuple[int, int, int, int]]:
     """One box (x0, y0, x1, y1) per aspect (see parse_aspect) for an image of image_hw=(H, W), placed to
     hold the most mass of q = (1 − prior)·p + prior·g (see the module docstring; g's standard deviations are
-    prior_sigma·H and prior_sigma·W). prob: (h, w) map at the
-    image's size or smaller (then the search runs at the map's size and the box is scaled back).
+    prior_sigma·H and prior_sigma·W). prob: (h, w) map at the image's size or smaller (then the search runs
+    at the map's size and the box is scaled back).
     The window sums of g are products of 1-D window sums of its row and column profiles."""
     height, width = int(image_hw[0]), int(image_hw[1])
     aspects = [parse_aspect(aspect) for aspect in aspects]
