@@ -3,9 +3,9 @@
 Both work on a probability map p (summing to 1) at the image's displayed size (H, W) or smaller; then sizes
 and coordinates are scaled to `image_hw`. The predictor makes p at `map_size`: the displayed size scaled down
 to the network's resolution. Upsampling the network's map further adds no detail, and the searches run on
-fewer cells (on a 2-core AMD EPYC the summed-area table of a 640×480 map took 4.2 ms, of a 480×360 one
-1.2 ms). Coordinates are 0-based pixels of the displayed image: a centre (x, y) is a float point where
-integer values are pixel centres; a box (x0, y0, x1, y1) holds integer pixel edges, x1 / y1 exclusive.
+fewer cells (`benchmarks/crop_center.py` times the decision). Coordinates are 0-based pixels of the displayed
+image: a centre (x, y) is a float point where integer values are pixel centres; a box (x0, y0, x1, y1) holds
+integer pixel edges, x1 / y1 exclusive.
 
 The methods and constants were chosen by measurement on OSIE validation (human fixations; `python
 benchmarks/crop_center.py --sweep`), EyeCrowd kept as the held-out check:
